@@ -1,0 +1,1 @@
+"""Federation and round logic, accumulators, privacy ledger and storage (issue 4)."""

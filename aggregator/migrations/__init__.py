@@ -1,0 +1,1 @@
+"""Alembic migrations of the aggregator database (run by ``blindsum.aggregator.db.upgrade``)."""

@@ -1,0 +1,150 @@
+"""Rounds: opening, stage transitions by compare-and-set, and exactly-once messages.
+
+Every write that depends on the round's stage first runs ``UPDATE rounds ...
+WHERE id = ? AND stage = ?``. That takes the row's write lock on PostgreSQL and
+the database write lock on SQLite, so a message insert and a stage close can
+never interleave across workers or hosts: an acknowledged message is always
+seen by the close that follows it. A client's message is unique per (round,
+stage, sender); a retry with the same bytes returns the original, a different
+one is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from blindsum.aggregator.models import ClientRow, FederationRow, MessageRow, RoundRow
+from blindsum.errors import NotFoundError, ProtocolError, RoundStateError, ThresholdNotMetError
+
+__all__ = [
+    "ABORTED",
+    "CLOSED",
+    "STAGES",
+    "abort_round",
+    "advance",
+    "current_round",
+    "get_round",
+    "lock_stage",
+    "open_round",
+    "record_message",
+    "stage_messages",
+]
+
+CLOSED: Final = "closed"
+ABORTED: Final = "aborted"
+STAGES: Final = {
+    "secagg": ("advertise-keys", "share-keys", "masked-input", "consistency-check", "unmask"),
+    "ckks": ("upload",),
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def get_round(session: Session, federation_id: str, round_id: str) -> RoundRow:
+    row = session.get(RoundRow, round_id)
+    if row is None or row.federation_id != federation_id:
+        raise NotFoundError("no such round")
+    return row
+
+
+def current_round(session: Session, federation_id: str) -> RoundRow:
+    """The federation's newest round (open or finished)."""
+    row = session.scalar(select(RoundRow).where(RoundRow.federation_id == federation_id)
+                         .order_by(RoundRow.number.desc()).limit(1))
+    if row is None:
+        raise NotFoundError("the federation has no round yet")
+    return row
+
+
+def open_round(session: Session, federation: FederationRow,
+               protocol: Callable[[int], dict[str, Any]]) -> RoundRow:
+    """Open the next round with every enrolled client (up to max_clients) as a participant;
+    ``protocol(n)`` gives the round's public protocol parameters for n participants."""
+    latest = session.scalar(select(RoundRow).where(RoundRow.federation_id == federation.id)
+                            .order_by(RoundRow.number.desc()).limit(1))
+    if latest is not None and latest.stage not in (CLOSED, ABORTED):
+        raise RoundStateError(f"round {latest.number} is still in stage {latest.stage!r}; "
+                              "close or abort it first")
+    participants = list(session.scalars(select(ClientRow.id).where(
+        ClientRow.federation_id == federation.id).order_by(ClientRow.id)))
+    if len(participants) < federation.min_clients:
+        raise ThresholdNotMetError(f"only {len(participants)} clients are enrolled; the "
+                                   f"federation needs {federation.min_clients} to open a round")
+    participants = participants[: federation.max_clients]
+    number = (session.scalar(select(func.max(RoundRow.number))
+                             .where(RoundRow.federation_id == federation.id)) or 0) + 1
+    now = _now()
+    row = RoundRow(
+        id=str(uuid.uuid4()), federation_id=federation.id, number=number,
+        stage=STAGES[federation.mode][0], version=0,
+        stage_deadline=now + timedelta(seconds=federation.stage_timeout_seconds),
+        participants=participants, round_seed=os.urandom(32),
+        protocol=protocol(len(participants)), created_at=now,
+    )
+    session.add(row)
+    session.commit()
+    return row
+
+
+def lock_stage(session: Session, round_row: RoundRow, stage: str) -> None:
+    """Lock the round for this transaction if it is in ``stage``; refuse otherwise."""
+    result = session.execute(update(RoundRow).where(RoundRow.id == round_row.id,
+                                                    RoundRow.stage == stage)
+                             .values(version=RoundRow.version + 1))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        session.refresh(round_row)
+        raise RoundStateError(f"the round is in stage {round_row.stage!r}, not {stage!r}")
+
+
+def advance(session: Session, round_row: RoundRow, to_stage: str, timeout: float) -> None:
+    """Move a locked round to ``to_stage`` with a fresh deadline (caller commits)."""
+    round_row.stage = to_stage
+    round_row.stage_deadline = _now() + timedelta(seconds=timeout)
+    if to_stage in (CLOSED, ABORTED):
+        round_row.closed_at = _now()
+
+
+def abort_round(session: Session, round_row: RoundRow, reason: str) -> None:
+    """Abort a locked round with a stated reason; nothing partial is published."""
+    round_row.abort_reason = reason[:500]
+    advance(session, round_row, ABORTED, 0)
+
+
+def record_message(session: Session, round_row: RoundRow, stage: str, sender: int, body: bytes,
+                   *, blob: str | None = None) -> tuple[MessageRow, bool]:
+    """Store one client's message of a stage exactly once; returns (row, newly stored).
+
+    The caller has locked the stage in this transaction and commits.
+    """
+    if sender not in round_row.participants:
+        raise ProtocolError("this client is not a participant of the round")
+    digest = hashlib.sha256(body + (blob or "").encode()).digest()
+    existing = session.scalar(select(MessageRow).where(
+        MessageRow.round_id == round_row.id, MessageRow.stage == stage,
+        MessageRow.sender == sender))
+    if existing is not None:
+        if existing.digest == digest:
+            return existing, False
+        raise ProtocolError("a different message from this client was already accepted "
+                            "in this stage")
+    row = MessageRow(round_id=round_row.id, stage=stage, sender=sender, body=body,
+                     digest=digest, blob=blob, created_at=_now())
+    session.add(row)
+    return row, True
+
+
+def stage_messages(session: Session, round_id: str, stage: str) -> list[MessageRow]:
+    """A stage's accepted messages, in arrival order."""
+    return list(session.scalars(select(MessageRow).where(
+        MessageRow.round_id == round_id, MessageRow.stage == stage).order_by(MessageRow.id)))

@@ -1,0 +1,245 @@
+"""SecAgg rounds over the service: store each message durably, replay into the state machine.
+
+The protocol logic is :class:`~blindsum.crypto.secagg.server.SecAggServer`'s.
+The service keeps no round state in memory: each accepted message is stored
+(masked inputs as fsynced blobs) before it is acknowledged, and when a stage
+closes the state machine is rebuilt by replaying every stored message of the
+round, so a restarted or second worker reaches exactly the same state. Relays
+(what each client must see next) are stored when a stage closes.
+
+Messages are pre-checked on receipt (sizes, sender, signatures, addressing) so
+bad ones are refused at once; on replay any message the state machine refuses
+is skipped, as if its sender had dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from blindsum.aggregator import rounds
+from blindsum.aggregator.blobs import BlobStore
+from blindsum.aggregator.models import ClientRow, FederationRow, RelayRow, RoundRow
+from blindsum.crypto.hazmat.signing import verify_signature
+from blindsum.crypto.secagg import wire
+from blindsum.crypto.secagg.context import RoundContext
+from blindsum.crypto.secagg.messages import KeyAdvert
+from blindsum.crypto.secagg.params import SecAggParams
+from blindsum.crypto.secagg.server import SecAggServer
+from blindsum.errors import BlindsumError, NotFoundError, ProtocolError, RoundStateError
+
+__all__ = ["STAGES", "close_stage", "context_of", "protocol_for", "receive", "relay_for"]
+
+STAGES = rounds.STAGES["secagg"]
+ADVERTISE, SHARE, MASKED, CONSISTENCY, UNMASK = STAGES
+_BROADCAST = 0
+
+
+def protocol_for(federation: FederationRow, n: int) -> dict[str, Any]:
+    p = SecAggParams.derive(n, dropout_rate=federation.dropout_rate,
+                            corruption_rate=federation.corruption_rate)
+    return {"mode": "secagg", "neighbours": p.neighbours, "threshold": p.threshold,
+            "min_survivors": max(p.min_survivors, federation.min_clients), "bits": p.bits,
+            "prg": p.prg.value, "clip_norm": federation.clip_norm,
+            "max_clients": federation.max_clients, "dimension": federation.dimension}
+
+
+def context_of(round_row: RoundRow) -> RoundContext:
+    """The round's public context, rebuilt from what the round row stores."""
+    return RoundContext.from_protocol(
+        federation=round_row.federation_id, round_number=round_row.number,
+        round_seed=round_row.round_seed, participants=round_row.participants,
+        protocol=round_row.protocol)
+
+
+def _roster(session: Session, ids: list[int]) -> dict[int, bytes]:
+    rows = session.scalars(select(ClientRow).where(ClientRow.id.in_(ids)))
+    return {r.id: r.identity_key for r in rows}
+
+
+def _relay(session: Session, round_id: str, stage: str, recipient: int) -> Any:
+    row = session.get(RelayRow, (round_id, stage, recipient)) or session.get(
+        RelayRow, (round_id, stage, _BROADCAST))
+    if row is None:
+        raise NotFoundError(f"nothing relayed for stage {stage!r} (has it closed?)")
+    return json.loads(row.body)
+
+
+def relay_for(session: Session, round_row: RoundRow, stage: str, client_id: int) -> Any:
+    """What the server relays to ``client_id`` after ``stage`` closed."""
+    if stage not in STAGES[:-1]:
+        raise NotFoundError("no relay for that stage")
+    return _relay(session, round_row.id, stage, client_id)
+
+
+def _encode(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _precheck(session: Session, round_row: RoundRow, client: ClientRow, stage: str,
+              payload: Any) -> None:
+    """Refuse what is certainly wrong before storing it (the replay checks everything)."""
+    ctx = context_of(round_row)
+    k = ctx.params.neighbours
+    if stage == ADVERTISE:
+        advert = wire.advert_from_json(payload)
+        signed = KeyAdvert.signed_payload(ctx.digest, advert.sender, advert.cipher_public_key,
+                                          advert.mask_public_key)
+        _check_sender(advert.sender, client)
+        verify_signature(client.identity_key, advert.signature, signed)
+    elif stage == SHARE:
+        envelopes = wire.envelopes_from_json(payload, limit=k)
+        allowed = {a["sender"] for a in _relay(session, round_row.id, ADVERTISE, client.id)}
+        if any(e.sender != client.id for e in envelopes) or \
+                sorted(e.recipient for e in envelopes) != sorted(allowed):
+            raise ProtocolError("envelopes must go to each advertising neighbour exactly once")
+    elif stage == CONSISTENCY:
+        sig = wire.signature_from_json(payload)
+        _check_sender(sig.sender, client)
+        survivors = wire.survivors_from_json(_relay(session, round_row.id, MASKED, _BROADCAST))
+        verify_signature(client.identity_key, sig.signature, survivors.signed_payload(ctx.digest))
+    elif stage == UNMASK:
+        _check_sender(wire.unmask_from_json(payload, limit=k).sender, client)
+
+
+def _check_sender(sender: int, client: ClientRow) -> None:
+    if sender != client.id:
+        raise ProtocolError("the message's sender is not the authenticated client")
+
+
+def receive(session: Session, blobs: BlobStore, round_row: RoundRow, client: ClientRow,
+            stage: str, payload: Any) -> bool:
+    """Pre-check, store durably and record one message; close the stage when all are in.
+
+    ``payload`` is parsed JSON, or bytes for the masked input. Returns True if newly stored.
+    """
+    if stage not in STAGES:
+        raise NotFoundError("no such stage")
+    blob = None
+    if stage == MASKED:
+        ctx = context_of(round_row)
+        wire.masked_input_from_bytes(client.id, payload, dimension=ctx.dimension,
+                                     dtype=ctx.codec.dtype)
+        blob, _ = blobs.put([payload], max_bytes=len(payload))
+        body = b""
+    else:
+        _precheck(session, round_row, client, stage, payload)
+        body = _encode(payload)
+    rounds.lock_stage(session, round_row, stage)
+    if client.id not in _expected(session, round_row, stage):
+        raise ProtocolError("this client is not admitted to this stage")
+    _, new = rounds.record_message(session, round_row, stage, client.id, body, blob=blob)
+    session.commit()
+    received = {m.sender for m in rounds.stage_messages(session, round_row.id, stage)}
+    if received >= _expected(session, round_row, stage):
+        try:
+            close_stage(session, blobs, round_row, stage)
+        except RoundStateError:
+            session.refresh(round_row)  # another worker closed it
+    return new
+
+
+def _expected(session: Session, round_row: RoundRow, stage: str) -> set[int]:
+    """Who may (and is waited for to) send in ``stage``."""
+    if stage == ADVERTISE:
+        return set(round_row.participants)
+    previous = STAGES[STAGES.index(stage) - 1]
+    if stage == CONSISTENCY:
+        return set(_relay(session, round_row.id, MASKED, _BROADCAST)["survivors"])
+    if stage == UNMASK:
+        return {s["sender"] for s in _relay(session, round_row.id, CONSISTENCY, _BROADCAST)}
+    rows = session.scalars(select(RelayRow.recipient).where(
+        RelayRow.round_id == round_row.id, RelayRow.stage == previous))
+    return set(rows)
+
+
+def _replay(session: Session, blobs: BlobStore, round_row: RoundRow, upto: str) -> SecAggServer:
+    """Rebuild the state machine from the stored messages of every stage up to ``upto``."""
+    ctx = context_of(round_row)
+    server = SecAggServer(ctx, roster=_roster(session, round_row.participants))
+    closers = [server.close_advertise_keys, server.close_share_keys, server.close_masked_input,
+               server.close_consistency]
+    for index, stage in enumerate(STAGES[: STAGES.index(upto) + 1]):
+        for message in rounds.stage_messages(session, round_row.id, stage):
+            try:
+                _feed(server, ctx, stage, message.sender, message.body,
+                      None if message.blob is None else blobs.get(message.blob))
+            except BlindsumError:
+                continue  # refused on replay: as if this client had dropped
+        if stage != upto:
+            closers[index]()
+    return server
+
+
+def _feed(server: SecAggServer, ctx: RoundContext, stage: str, sender: int, body: bytes,
+          data: bytes | None) -> None:
+    k = ctx.params.neighbours
+    if stage == MASKED:
+        assert data is not None
+        server.receive_masked_input(wire.masked_input_from_bytes(
+            sender, data, dimension=ctx.dimension, dtype=ctx.codec.dtype))
+        return
+    payload = json.loads(body)
+    if stage == ADVERTISE:
+        server.receive_advert(wire.advert_from_json(payload))
+    elif stage == SHARE:
+        server.receive_shares(sender, wire.envelopes_from_json(payload, limit=k))
+    elif stage == CONSISTENCY:
+        server.receive_consistency(wire.signature_from_json(payload))
+    else:
+        server.receive_unmask(wire.unmask_from_json(payload, limit=k))
+
+
+def close_stage(session: Session, blobs: BlobStore, round_row: RoundRow, stage: str) -> None:
+    """End ``stage`` (all answered, deadline, or the admin): relay, advance, or abort."""
+    rounds.lock_stage(session, round_row, stage)
+    timeout = _timeout(session, round_row)
+    try:
+        server = _replay(session, blobs, round_row, stage)
+        relays = _close(server, stage)
+    except BlindsumError as exc:
+        rounds.abort_round(session, round_row, f"{type(exc).__name__}: {exc}")
+        session.commit()
+        return
+    if stage == UNMASK:
+        _publish(session, blobs, round_row, relays)
+    else:
+        for recipient, value in relays.items():
+            session.add(RelayRow(round_id=round_row.id, stage=stage, recipient=recipient,
+                                 body=_encode(value)))
+        rounds.advance(session, round_row, STAGES[STAGES.index(stage) + 1], timeout)
+    session.commit()
+
+
+def _timeout(session: Session, round_row: RoundRow) -> float:
+    federation = session.get(FederationRow, round_row.federation_id)
+    assert federation is not None
+    return federation.stage_timeout_seconds
+
+
+def _close(server: SecAggServer, stage: str) -> dict[int, Any]:
+    if stage == ADVERTISE:
+        return {u: [wire.advert_to_json(a) for a in adverts]
+                for u, adverts in server.close_advertise_keys().items()}
+    if stage == SHARE:
+        return {u: wire.envelopes_to_json(envs) for u, envs in server.close_share_keys().items()}
+    if stage == MASKED:
+        return {_BROADCAST: wire.survivors_to_json(server.close_masked_input())}
+    if stage == CONSISTENCY:
+        return {_BROADCAST: [wire.signature_to_json(s) for s in server.close_consistency()]}
+    result = server.finalize()
+    decoded = server.context.codec.dequantize_sum(result.total, len(result.contributors))
+    return {_BROADCAST: (decoded, list(result.contributors))}
+
+
+def _publish(session: Session, blobs: BlobStore, round_row: RoundRow,
+             relays: dict[int, Any]) -> None:
+    decoded, contributors = relays[_BROADCAST]
+    data = np.ascontiguousarray(decoded, dtype="<f8").tobytes()
+    round_row.result_blob = blobs.put([data], max_bytes=len(data))[0]
+    round_row.contributors = contributors
+    rounds.advance(session, round_row, rounds.CLOSED, 0)

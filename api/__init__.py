@@ -1,0 +1,1 @@
+"""FastAPI app factory, routes, schemas and the ``blindsum`` CLI."""

@@ -1,0 +1,65 @@
+"""Reading request bodies with their size checked before the first byte is read.
+
+Uploads are sized by the round's spec, so a wrong ``Content-Length`` is refused
+at once (413 when larger, 422 when merely wrong) and a body that runs past its
+declared length is cut off; the server never buffers more than it will accept.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+
+from blindsum.errors import MalformedMessageError, PayloadTooLargeError, WrongSizeError
+
+__all__ = ["MAX_JSON_BYTES", "OCTETS", "octet_body_doc", "read_exact", "read_json"]
+
+OCTETS = "application/octet-stream"
+MAX_JSON_BYTES = 4 << 20
+"""Protocol JSON messages are small (a share-keys message for 200 neighbours is ~60 KB)."""
+
+
+def octet_body_doc() -> dict[str, Any]:
+    """OpenAPI for a required raw binary body (the handler reads the stream itself)."""
+    return {"requestBody": {"required": True,
+                            "content": {OCTETS: {"schema": {"type": "string",
+                                                            "format": "binary"}}}}}
+
+
+def json_body_doc() -> dict[str, Any]:
+    return {"requestBody": {"required": True,
+                            "content": {"application/json": {"schema": {}}}}}
+
+
+async def _read(request: Request, declared: int) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > declared:
+            raise MalformedMessageError("the body is longer than its Content-Length")
+    if len(body) != declared:
+        raise MalformedMessageError("the body is shorter than its Content-Length")
+    return bytes(body)
+
+
+async def read_exact(request: Request, declared: int, expected: int, what: str) -> bytes:
+    """The body, which must be exactly ``expected`` bytes (checked on the header first)."""
+    if declared > expected:
+        raise PayloadTooLargeError(f"{what} is exactly {expected} bytes, "
+                                   f"Content-Length says {declared}")
+    if declared != expected:
+        raise WrongSizeError(f"{what} is exactly {expected} bytes, "
+                             f"Content-Length says {declared}")
+    return await _read(request, declared)
+
+
+async def read_json(request: Request, declared: int) -> Any:
+    """A JSON body of at most :data:`MAX_JSON_BYTES`."""
+    if declared > MAX_JSON_BYTES:
+        raise PayloadTooLargeError(f"protocol messages are at most {MAX_JSON_BYTES} bytes")
+    try:
+        return json.loads(await _read(request, declared))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise MalformedMessageError("the body is not valid JSON") from exc

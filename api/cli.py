@@ -1,0 +1,210 @@
+"""The ``blindsum`` command line (typer).
+
+Heavy modules (numpy, cryptography, torch, tenseal) are imported inside the
+commands that need them, so ``blindsum --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from blindsum import __version__
+
+app = typer.Typer(
+    name="blindsum",
+    help="Privacy-hardened federated aggregation: the server only ever learns the sum.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Reproducible benchmarks, side by side with peers.",
+                        no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"blindsum {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Privacy-hardened federated aggregation for LoRA fine-tuning."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [default: BLINDSUM_HOST "
+                                              "or 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: BLINDSUM_PORT or 8000].")
+                    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes.")] = 1,
+) -> None:
+    """Run the aggregator (uvicorn). Configure it with BLINDSUM_* environment variables."""
+    import uvicorn
+
+    from blindsum.api.settings import Settings
+
+    settings = Settings()  # fail fast, before forking workers, on a bad configuration
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    console.print(f"blindsum {__version__}: data in {settings.data_dir.resolve()}, database "
+                  f"{settings.resolved_database_url.split('://', 1)[0]}")
+    uvicorn.run("blindsum.api.app:create_app", factory=True, host=host or settings.host,
+                port=port or settings.port, workers=workers, log_level="info",
+                access_log=False)
+
+
+@app.command()
+def demo(
+    clients: Annotated[int, typer.Option(min=3, max=1000, help="Clients in the cohort.")] = 8,
+    dim: Annotated[int, typer.Option(min=1, help="Length of each update vector.")] = 100_000,
+    drop: Annotated[int, typer.Option(min=0, help="Clients that drop before masked input.")] = 1,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write a JSON summary here.")
+    ] = None,
+) -> None:
+    """Run one SecAgg+ round in-process and check that the server learns exactly the sum.
+
+    This is the secure-aggregation core only; the full demo (real service,
+    DP-LoRA training on real data) replaces it once those parts exist.
+    """
+    from blindsum.api.demo import run_inprocess_demo
+
+    console.print("[bold]blindsum demo[/]: an in-process SecAgg+ round "
+                  "(the end-to-end federated fine-tuning demo is not built yet)")
+    summary = run_inprocess_demo(clients=clients, dim=dim, drop=drop, console=console)
+    if json_out is not None:
+        json_out.write_text(json.dumps(summary, indent=2) + "\n")
+        console.print(f"summary written to {json_out}")
+    if not summary["exact"]:
+        raise typer.Exit(code=1)
+
+
+@bench_app.command("secagg")
+def bench_secagg(
+    clients: Annotated[int, typer.Option(min=3, help="Clients per round (n).")] = 50,
+    dim: Annotated[int, typer.Option(min=1, help="Update length (d).")] = 1_000_000,
+    dropout: Annotated[float, typer.Option(min=0.0, max=0.9,
+                                           help="Fraction dropping before masked input.")] = 0.1,
+    repeats: Annotated[int, typer.Option(min=1, help="Rounds per side; medians reported.")] = 3,
+    peer: Annotated[bool, typer.Option(
+        "--peer/--no-peer", help="Also run Flower's SecAgg+ (needs blindsum[bench]).")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Time a SecAgg+ round: client masking, server unmasking, upload size, exactness."""
+    from blindsum.benchmarks.secagg import SecAggBenchConfig, run_secagg_bench
+
+    if peer and not _flower_installed():
+        console.print("[red]Flower is not installed.[/] Install it with "
+                      "[bold]pip install -e '.[bench]'[/] or pass --no-peer.")
+        raise typer.Exit(code=2)
+    cfg = SecAggBenchConfig(clients=clients, dim=dim, dropout=dropout, repeats=repeats, peer=peer)
+    with console.status("benchmarking...") as status:
+        report = run_secagg_bench(cfg, progress=status.update)
+    if as_json:
+        out.print_json(json.dumps(report))
+    else:
+        out.print(_bench_table(report))
+
+
+@bench_app.command("ckks")
+def bench_ckks(
+    clients: Annotated[int, typer.Option(min=3, help="Clients per round.")] = 10,
+    dim: Annotated[int, typer.Option(min=1, help="Update length (d).")] = 1_000_000,
+    precision_clients: Annotated[int, typer.Option(
+        min=3, help="Clients in the precision run (one ciphertext each).")] = 1000,
+    peers: Annotated[bool, typer.Option(
+        "--peers/--no-peers", help="Also run TenSEAL's tutorial and NVFlare's parameters.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Time CKKS mode: encryption, bytes per float, server add, decryption, precision."""
+    if not _module_installed("tenseal"):
+        console.print("[red]TenSEAL is not installed.[/] Install it with "
+                      "[bold]pip install -e '.[ckks]'[/].")
+        raise typer.Exit(code=2)
+    from blindsum.benchmarks.ckks import CkksBenchConfig, run_ckks_bench
+
+    cfg = CkksBenchConfig(clients=clients, dim=dim, precision_clients=precision_clients,
+                          peers=peers)
+    with console.status("benchmarking...") as status:
+        report = run_ckks_bench(cfg, progress=status.update)
+    if as_json:
+        out.print_json(json.dumps(report))
+    else:
+        out.print(_ckks_table(report))
+
+
+def _ckks_table(report: dict[str, Any]) -> Table:
+    cfg = report["config"]
+    table = Table(title=f"CKKS sum of {cfg['clients']} clients x d={cfg['dim']} "
+                        f"(precision run: {cfg['precision_clients']} clients)")
+    schemes = [s for s in ("blindsum", "tenseal-tutorial", "nvflare") if s in report]
+    table.add_column("metric")
+    for s in schemes:
+        table.add_column(s, justify="right")
+    for peer in schemes[1:]:
+        table.add_column(f"blindsum / {peer}", justify="right")
+    rows = [("encrypt per client s", "encrypt_seconds", "{:.3f}"),
+            ("bytes per float", "bytes_per_float", "{:.2f}"),
+            ("server add per client s", "server_add_seconds", "{:.4f}"),
+            ("decrypt sum s", "decrypt_seconds", "{:.3f}"),
+            ("relative error", "relative_error", "{:.1e}"),
+            ("relative error, many clients", "relative_error_many", "{:.1e}")]
+    for label, key, fmt in rows:
+        cells = [fmt.format(report[s][key]) for s in schemes]
+        ratios = report.get("ratios", {})
+        cells += [f"{ratios[p][key]:.3f}x" if key in ratios.get(p, {}) else ""
+                  for p in schemes[1:]]
+        table.add_row(label, *cells)
+    return table
+
+
+def _module_installed(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def _flower_installed() -> bool:
+    return _module_installed("flwr")
+
+
+def _bench_table(report: dict[str, Any]) -> Table:
+    cfg = report["config"]
+    table = Table(title=(f"SecAgg+ n={cfg['clients']} d={cfg['dim']} dropped={cfg['dropped']} "
+                         f"k={cfg['neighbours']} t={cfg['threshold']} "
+                         f"(medians of {cfg['repeats']} rounds)"))
+    sides = [s for s in ("blindsum", "flower") if s in report]
+    table.add_column("metric")
+    for side in sides:
+        table.add_column(side, justify="right")
+    if "ratios" in report:
+        table.add_column("blindsum / flower", justify="right")
+    rows = [
+        ("client time (encode + masks) s", "client_seconds", "client_time", "{:.4f}"),
+        ("server unmask s", "server_unmask_seconds", "server_unmask_time", "{:.4f}"),
+        ("server sum of uploads s", "server_sum_seconds", None, "{:.4f}"),
+        ("upload bytes / float32 bytes", "upload_over_float32", "upload_bytes", "{:.3f}"),
+        ("max abs error", "max_abs_error", None, "{:.2e}"),
+        ("exact modular sum", "exact", None, "{}"),
+    ]
+    for label, key, ratio_key, fmt in rows:
+        cells = [fmt.format(report[s][key]) if report[s][key] is not None else "n/a"
+                 for s in sides]
+        if "ratios" in report:
+            cells.append(f"{report['ratios'][ratio_key]:.3f}x" if ratio_key else "")
+        table.add_row(label, *cells)
+    return table

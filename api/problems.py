@@ -1,0 +1,104 @@
+"""RFC 9457 problem details: every error leaves the service as ``application/problem+json``.
+
+Each :class:`~blindsum.errors.BlindsumError` subclass has a stable ``type`` URN
+(the SDK maps it back to the same class); routes raise blindsum errors and
+never ``HTTPException``. Unexpected exceptions become an opaque 500: no stack
+trace, no request data.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from blindsum import errors
+
+__all__ = ["MEDIA_TYPE", "PROBLEMS", "Problem", "install_problem_handlers", "problem_for"]
+
+MEDIA_TYPE = "application/problem+json"
+logger = logging.getLogger("blindsum.api")
+
+
+@dataclass(frozen=True)
+class Problem:
+    status: int
+    slug: str
+    title: str
+
+    @property
+    def type(self) -> str:
+        return f"urn:blindsum:problem:{self.slug}"
+
+
+PROBLEMS: dict[type[errors.BlindsumError], Problem] = {
+    errors.BlindsumError: Problem(400, "error", "Request failed"),
+    errors.ConfigError: Problem(422, "invalid-configuration", "Invalid or unsafe configuration"),
+    errors.ProtocolError: Problem(409, "protocol-violation", "Protocol violation"),
+    errors.RoundStateError: Problem(409, "wrong-stage", "Not allowed in the round's stage"),
+    errors.StaleRoundError: Problem(409, "stale-round", "Message for another round"),
+    errors.MalformedMessageError: Problem(400, "malformed-message", "Malformed message"),
+    errors.WrongSizeError: Problem(422, "wrong-size", "Upload size does not match the round"),
+    errors.PayloadTooLargeError: Problem(413, "payload-too-large", "Request body too large"),
+    errors.ThresholdNotMetError: Problem(409, "threshold-not-met", "Too few participants"),
+    errors.CryptoError: Problem(422, "crypto-check-failed", "A cryptographic check failed"),
+    errors.InvalidSignatureError: Problem(422, "invalid-signature", "Signature did not verify"),
+    errors.InvalidShareError: Problem(422, "invalid-share", "Invalid secret shares"),
+    errors.MaskMismatchError: Problem(422, "mask-mismatch", "Masks did not cancel"),
+    errors.DecryptionError: Problem(422, "decryption-failed", "Decryption failed"),
+    errors.BudgetExhaustedError: Problem(403, "budget-exhausted", "Privacy budget exhausted"),
+    errors.AuthError: Problem(401, "unauthorized", "Invalid credentials"),
+    errors.NotFoundError: Problem(404, "not-found", "Not found"),
+}
+
+
+def problem_for(exc: errors.BlindsumError) -> Problem:
+    """The most specific registered problem for ``exc``'s class."""
+    for cls in type(exc).__mro__:
+        if cls in PROBLEMS:
+            return PROBLEMS[cls]
+    return PROBLEMS[errors.BlindsumError]
+
+
+def _response(status: int, type_: str, title: str, detail: str | None,
+              instance: str, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status, "instance": instance}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Render blindsum errors, validation errors, HTTP errors and crashes as problems."""
+
+    @app.exception_handler(errors.BlindsumError)
+    async def _blindsum(request: Request, exc: errors.BlindsumError) -> JSONResponse:
+        p = problem_for(exc)
+        detail = None if isinstance(exc, errors.AuthError) else str(exc)
+        return _response(p.status, p.type, p.title, detail, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        return _response(422, "urn:blindsum:problem:invalid-request", "Invalid request",
+                         "the request does not match the API schema", request.url.path,
+                         errors=fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _response(exc.status_code, "about:blank", str(exc.detail), None, request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        logger.error("unhandled %s on %s %s", type(exc).__name__, request.method,
+                     request.url.path)
+        return _response(500, "urn:blindsum:problem:internal", "Internal error",
+                         "the server failed; the error was logged without request data",
+                         request.url.path)

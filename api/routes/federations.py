@@ -1,0 +1,110 @@
+"""Federations, invites, enrollment and the roster."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Request, status
+from sqlalchemy import select
+
+from blindsum.aggregator import ckks_rounds
+from blindsum.aggregator import federations as feds
+from blindsum.aggregator.models import ClientRow, FederationRow
+from blindsum.api.deps import AdminDep, CurrentClient, SessionDep
+from blindsum.api.schemas import (
+    ClientPublic,
+    EnrollRequest,
+    EnrollResponse,
+    FederationCreate,
+    FederationPublic,
+    InviteCreate,
+    InvitePublic,
+    ParameterSpec,
+)
+from blindsum.errors import NotFoundError
+
+router = APIRouter(prefix="/v1/federations", tags=["federations"])
+
+
+def _public(row: FederationRow) -> FederationPublic:
+    params = [ParameterSpec(name=p["name"], shape=p["shape"])
+              for p in row.update_spec["parameters"]]
+    return FederationPublic(
+        id=row.id, name=row.name, mode=row.mode, dimension=row.dimension,  # type: ignore[arg-type]
+        spec_hash=row.spec_hash, parameters=params, min_clients=row.min_clients,
+        max_clients=row.max_clients, dropout_rate=row.dropout_rate,
+        corruption_rate=row.corruption_rate, clip_norm=row.clip_norm,
+        stage_timeout_seconds=row.stage_timeout_seconds, epsilon_budget=row.epsilon_budget,
+        delta=row.delta, created_at=row.created_at,
+    )
+
+
+def _client_public(row: ClientRow) -> ClientPublic:
+    return ClientPublic(client_id=row.id, federation_id=row.federation_id, label=row.label,
+                        identity_key=row.identity_key, enrolled_at=row.enrolled_at)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Create a federation (admin)")
+def create_federation(body: FederationCreate, request: Request, session: SessionDep,
+                      _admin: AdminDep) -> FederationPublic:
+    spec = feds.FederationSpec(
+        name=body.name, mode=body.mode,
+        parameters=tuple(feds.ParameterShape(p.name, tuple(p.shape)) for p in body.parameters),
+        min_clients=body.min_clients, max_clients=body.max_clients,
+        dropout_rate=body.dropout_rate, corruption_rate=body.corruption_rate,
+        clip_norm=body.clip_norm, stage_timeout_seconds=body.stage_timeout_seconds,
+        epsilon_budget=body.epsilon_budget, delta=body.delta,
+    )
+    row = feds.create_federation(session, spec)
+    if row.mode == "ckks":
+        ckks_rounds.create_custody(session, request.app.state.blobs, row,
+                                   request.app.state.custody_kek)
+    return _public(row)
+
+
+@router.get("/{federation_id}", summary="A federation's settings (admin)")
+def get_federation(federation_id: str, session: SessionDep, _admin: AdminDep) -> FederationPublic:
+    return _public(feds.get_federation(session, federation_id))
+
+
+@router.post("/{federation_id}/invites", status_code=status.HTTP_201_CREATED,
+             summary="Issue a one-time invite code (admin)")
+def create_invite(federation_id: str, body: InviteCreate, request: Request,
+                  session: SessionDep, _admin: AdminDep) -> InvitePublic:
+    ttl = timedelta(seconds=request.app.state.settings.invite_ttl_seconds)
+    code, row = feds.create_invite(session, federation_id, label=body.label, ttl=ttl)
+    return InvitePublic(code=code, federation_id=row.federation_id, expires_at=row.expires_at)
+
+
+@router.post("/{federation_id}/enroll", status_code=status.HTTP_201_CREATED,
+             summary="Enroll with an invite code and an Ed25519 identity key")
+def enroll(federation_id: str, body: EnrollRequest, session: SessionDep) -> EnrollResponse:
+    client, token = feds.enroll(session, federation_id, invite_code=body.invite_code,
+                                identity_key=body.identity_key, proof=body.proof,
+                                label=body.label)
+    return EnrollResponse(client_id=client.id, federation_id=client.federation_id, token=token)
+
+
+@router.get("/{federation_id}/clients", summary="Enrolled clients and identity keys (admin)")
+def list_clients(federation_id: str, session: SessionDep,
+                 _admin: AdminDep) -> list[ClientPublic]:
+    feds.get_federation(session, federation_id)
+    rows = session.scalars(select(ClientRow).where(ClientRow.federation_id == federation_id)
+                           .order_by(ClientRow.id))
+    return [_client_public(r) for r in rows]
+
+
+@router.get("/{federation_id}/roster", summary="Identity keys of the federation (clients)")
+def roster(federation_id: str, session: SessionDep, me: CurrentClient) -> list[ClientPublic]:
+    if me.federation_id != federation_id:
+        raise NotFoundError("no such federation")
+    rows = session.scalars(select(ClientRow).where(ClientRow.federation_id == federation_id)
+                           .order_by(ClientRow.id))
+    return [_client_public(r) for r in rows]
+
+
+@router.get("/{federation_id}/me", summary="The calling client's enrollment")
+def me(federation_id: str, me: CurrentClient) -> ClientPublic:
+    if me.federation_id != federation_id:
+        raise NotFoundError("no such federation")
+    return _client_public(me)

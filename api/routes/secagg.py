@@ -1,0 +1,72 @@
+"""SecAgg+ stages over HTTP: JSON messages, the binary masked input, and relays.
+
+The routes only authenticate, size-check and hand over; what a message means
+is :mod:`blindsum.aggregator.secagg_rounds`' business (and, below it, the
+crypto state machine's). Envelopes are relayed as the server received them:
+it cannot open them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import APIRouter, Header, Request, status
+from starlette.concurrency import run_in_threadpool
+
+from blindsum.aggregator import rounds, secagg_rounds
+from blindsum.aggregator.models import ClientRow, RoundRow
+from blindsum.api.bodies import json_body_doc, octet_body_doc, read_exact, read_json
+from blindsum.api.deps import BlobsDep, CurrentClient, SessionDep
+from blindsum.api.schemas import UploadAccepted
+from blindsum.errors import NotFoundError
+
+router = APIRouter(prefix="/v1/federations/{federation_id}/rounds/{round_id}/secagg",
+                   tags=["secagg"])
+
+JsonStage = Literal["advertise-keys", "share-keys", "consistency-check", "unmask"]
+RelayStage = Literal["advertise-keys", "share-keys", "masked-input", "consistency-check"]
+ContentLength = Annotated[int, Header(ge=0)]
+
+
+def _secagg_round(session: SessionDep, federation_id: str, round_id: str,
+                  me: ClientRow) -> RoundRow:
+    if me.federation_id != federation_id:
+        raise NotFoundError("no such federation")
+    row = rounds.get_round(session, federation_id, round_id)
+    if row.protocol.get("mode") != "secagg":
+        raise NotFoundError("this round is not a secagg round")
+    return row
+
+
+@router.post("/{stage}", status_code=status.HTTP_202_ACCEPTED, openapi_extra=json_body_doc(),
+             summary="Send this client's message for a JSON stage")
+async def send_message(federation_id: str, round_id: str, stage: JsonStage, request: Request,
+                       session: SessionDep, blobs: BlobsDep, me: CurrentClient,
+                       content_length: ContentLength) -> UploadAccepted:
+    row = await run_in_threadpool(_secagg_round, session, federation_id, round_id, me)
+    payload = await read_json(request, content_length)
+    stored = await run_in_threadpool(secagg_rounds.receive, session, blobs, row, me, stage,
+                                     payload)
+    return UploadAccepted(round_id=row.id, stage=stage, stored=stored)
+
+
+@router.put("/masked-input", status_code=status.HTTP_202_ACCEPTED, openapi_extra=octet_body_doc(),
+            summary="Upload this client's masked input (little-endian words, octet-stream)")
+async def send_masked_input(federation_id: str, round_id: str, request: Request,
+                            session: SessionDep, blobs: BlobsDep, me: CurrentClient,
+                            content_length: ContentLength) -> UploadAccepted:
+    row = await run_in_threadpool(_secagg_round, session, federation_id, round_id, me)
+    ctx = secagg_rounds.context_of(row)
+    expected = ctx.dimension * np.dtype(ctx.codec.dtype).itemsize
+    body = await read_exact(request, content_length, expected, "a masked input for this round")
+    stored = await run_in_threadpool(secagg_rounds.receive, session, blobs, row, me,
+                                     secagg_rounds.MASKED, body)
+    return UploadAccepted(round_id=row.id, stage=secagg_rounds.MASKED, stored=stored)
+
+
+@router.get("/{stage}/relay", summary="What the server relays to this client after a stage")
+def relay(federation_id: str, round_id: str, stage: RelayStage, session: SessionDep,
+          me: CurrentClient) -> Any:
+    row = _secagg_round(session, federation_id, round_id, me)
+    return secagg_rounds.relay_for(session, row, stage, me.id)

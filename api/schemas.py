@@ -1,0 +1,133 @@
+"""Request and response bodies (pydantic v2). Binary fields travel as base64url text."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
+
+__all__ = [
+    "ClientPublic",
+    "EnrollRequest",
+    "EnrollResponse",
+    "FederationCreate",
+    "FederationPublic",
+    "InviteCreate",
+    "InvitePublic",
+    "ParameterSpec",
+    "RoundPublic",
+    "UploadAccepted",
+]
+
+
+def _b64decode(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str) or len(value) > 4096:
+        raise ValueError("expected base64url text")
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except ValueError as exc:
+        raise ValueError("expected base64url text") from exc
+
+
+B64Bytes = Annotated[
+    bytes,
+    PlainValidator(_b64decode),
+    PlainSerializer(lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode(), return_type=str),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ParameterSpec(_Strict):
+    name: str = Field(min_length=1, max_length=300)
+    shape: list[Annotated[int, Field(ge=1, le=2**31)]] = Field(min_length=1, max_length=8)
+
+
+class FederationCreate(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    mode: Literal["secagg", "ckks"]
+    parameters: list[ParameterSpec] = Field(min_length=1, max_length=10_000)
+    min_clients: int = Field(default=3, ge=3, le=100_000)
+    max_clients: int = Field(default=100, ge=3, le=100_000)
+    dropout_rate: float = Field(default=0.1, ge=0, lt=1)
+    corruption_rate: float = Field(default=0.0, ge=0, lt=1)
+    clip_norm: float = Field(default=1.0, gt=0, le=1e6)
+    stage_timeout_seconds: float = Field(default=300.0, gt=0, le=7 * 24 * 3600)
+    epsilon_budget: float = Field(default=8.0, gt=0, le=1000)
+    delta: float = Field(default=1e-5, gt=0, lt=1)
+
+
+class FederationPublic(_Strict):
+    id: str
+    name: str
+    mode: Literal["secagg", "ckks"]
+    dimension: int
+    spec_hash: str
+    parameters: list[ParameterSpec]
+    min_clients: int
+    max_clients: int
+    dropout_rate: float
+    corruption_rate: float
+    clip_norm: float
+    stage_timeout_seconds: float
+    epsilon_budget: float
+    delta: float
+    created_at: datetime
+
+
+class InviteCreate(_Strict):
+    label: str = Field(default="", max_length=200)
+
+
+class InvitePublic(_Strict):
+    code: str = Field(description="One-time enrollment code; shown only in this response")
+    federation_id: str
+    expires_at: datetime
+
+
+class EnrollRequest(_Strict):
+    invite_code: str = Field(min_length=10, max_length=100)
+    identity_key: B64Bytes = Field(description="Raw Ed25519 public key (32 bytes), base64url")
+    proof: B64Bytes = Field(description="Ed25519 signature over the enrollment payload")
+    label: str = Field(default="", max_length=200)
+
+
+class EnrollResponse(_Strict):
+    client_id: int
+    federation_id: str
+    token: str = Field(description="Bearer token; shown only in this response")
+
+
+class ClientPublic(_Strict):
+    client_id: int
+    federation_id: str
+    label: str
+    identity_key: B64Bytes
+    enrolled_at: datetime
+
+
+class RoundPublic(_Strict):
+    id: str
+    federation_id: str
+    number: int
+    stage: str = Field(description="current stage, or 'closed' / 'aborted'")
+    stage_deadline: datetime
+    participants: list[int]
+    round_seed: B64Bytes
+    protocol: dict[str, object]
+    contributors: list[int] | None = None
+    abort_reason: str | None = None
+    created_at: datetime
+    closed_at: datetime | None = None
+
+
+class UploadAccepted(_Strict):
+    round_id: str
+    stage: str
+    stored: bool = Field(description="false when this exact upload had already been accepted")

@@ -1,0 +1,1 @@
+"""The Python SDK organisations install: HTTP client, protocol drivers, DP-LoRA trainer."""

@@ -1,0 +1,267 @@
+"""The client side of a SecAgg+ round, as a sans-I/O state machine.
+
+Each public method is one stage: it takes what the server relayed and returns
+the message to send back. Out-of-order calls raise
+:class:`~blindsum.errors.RoundStateError`; anything a lying server or hostile
+peer could cause raises a :class:`~blindsum.errors.ProtocolError` or
+:class:`~blindsum.errors.CryptoError` and aborts this client's round for good,
+dropping its secrets.
+
+The rule that keeps an honest client's input private even from a server that
+lies about who dropped out: for each neighbour it reveals *either* the share of
+the neighbour's self-mask seed (neighbour survived) *or* the share of its mask
+key (neighbour dropped), decided once from a survivor set that it has checked
+against its own view and that at least ``t`` survivors signed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from blindsum.crypto.hazmat import kex, shamir
+from blindsum.crypto.hazmat.csprng import Csprng, RandomSource
+from blindsum.crypto.hazmat.prg import SEED_BYTES, MaskExpander
+from blindsum.crypto.hazmat.signing import identity_public_bytes, sign, verify_signature
+from blindsum.crypto.secagg.context import RoundContext
+from blindsum.crypto.secagg.graph import is_connected
+from blindsum.crypto.secagg.messages import (
+    ConsistencySignature,
+    KeyAdvert,
+    MaskedInput,
+    ShareEnvelope,
+    SharePair,
+    SurvivorSet,
+    UnmaskShares,
+)
+from blindsum.crypto.secagg.stages import (
+    ENVELOPE_PURPOSE,
+    PAIR_MASK_DOMAIN,
+    PAIR_MASK_PURPOSE,
+    SELF_MASK_DOMAIN,
+    Stage,
+    StageMachine,
+)
+from blindsum.errors import ConfigError, ProtocolError, ThresholdNotMetError
+
+__all__ = ["SecAggClient"]
+
+
+class SecAggClient:
+    """One client's part in one SecAgg+ round.
+
+    Args:
+        context: the round's public context (checked by its constructor).
+        client_id: this client's id; must be a participant.
+        identity_key: this client's enrolled Ed25519 key, used to sign.
+        roster: every participant's enrolled Ed25519 public key (32 raw bytes).
+        rng: CSPRNG for stochastic rounding; a fresh :class:`Csprng` by default.
+    """
+
+    def __init__(
+        self,
+        context: RoundContext,
+        *,
+        client_id: int,
+        identity_key: Ed25519PrivateKey,
+        roster: Mapping[int, bytes],
+        rng: RandomSource | None = None,
+    ) -> None:
+        if client_id not in context.participants:
+            raise ConfigError(f"client {client_id} is not a participant of this round")
+        if any(p not in roster for p in context.participants):
+            raise ConfigError("the roster lacks the identity key of a participant")
+        if roster[client_id] != identity_public_bytes(identity_key):
+            raise ConfigError("identity_key does not match this client's enrolled key")
+        self.context = context
+        self.client_id = client_id
+        self._identity_key = identity_key
+        self._roster = dict(roster)
+        self._rng = rng if rng is not None else Csprng()
+        self._neighbours = context.graph[client_id]
+        self._machine = StageMachine()
+        self._cipher_key: X25519PrivateKey | None = None
+        self._mask_key: X25519PrivateKey | None = None
+        self._self_seed: bytes | None = None
+        self._adverts: dict[int, KeyAdvert] = {}
+        self._held: dict[int, SharePair] = {}
+        self._survivor_set: SurvivorSet | None = None
+
+    @property
+    def stage(self) -> Stage:
+        """The stage whose method is to be called next."""
+        return self._machine.stage
+
+    def advertise_keys(self) -> KeyAdvert:
+        """Stage 1: generate the round's two X25519 key pairs and sign their public halves."""
+        with self._machine.step(Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS):
+            self._cipher_key = kex.generate_private_key()
+            self._mask_key = kex.generate_private_key()
+            c_pk, s_pk = kex.public_bytes(self._cipher_key), kex.public_bytes(self._mask_key)
+            payload = KeyAdvert.signed_payload(self.context.digest, self.client_id, c_pk, s_pk)
+            return KeyAdvert(self.client_id, c_pk, s_pk, sign(self._identity_key, payload))
+
+    def share_keys(self, adverts: Sequence[KeyAdvert]) -> tuple[ShareEnvelope, ...]:
+        """Stage 2: verify the neighbours' adverts and send each an envelope of shares."""
+        with self._machine.step(Stage.SHARE_KEYS, Stage.MASKED_INPUT):
+            self._adverts = self._verified_adverts(adverts)
+            self._require(len(self._adverts), "neighbours advertised keys")
+            assert self._cipher_key is not None and self._mask_key is not None
+            self._self_seed = os.urandom(SEED_BYTES)
+            holders = sorted(self._adverts)
+            t = self.context.params.threshold
+            b_shares = shamir.split(self._self_seed, threshold=t, xs=holders)
+            k_shares = shamir.split(kex.private_bytes(self._mask_key), threshold=t, xs=holders)
+            return tuple(self._seal(v, b_shares[v], k_shares[v]) for v in holders)
+
+    def mask_update(self, envelopes: Sequence[ShareEnvelope], update: np.ndarray) -> MaskedInput:
+        """Stage 3: clip, quantize and mask a float update (see :meth:`mask_encoded`)."""
+        self._machine.require(Stage.MASKED_INPUT)
+        return self.mask_encoded(envelopes, self.context.codec.quantize(update, self._rng))
+
+    def mask_encoded(self, envelopes: Sequence[ShareEnvelope], encoded: np.ndarray) -> MaskedInput:
+        """Stage 3: open the neighbours' envelopes and mask an already-encoded vector."""
+        with self._machine.step(Stage.MASKED_INPUT, Stage.CONSISTENCY_CHECK):
+            codec, dim = self.context.codec, self.context.dimension
+            if encoded.dtype != codec.dtype or encoded.shape != (dim,):
+                raise ValueError(f"encoded update must be {codec.dtype} of length {dim}")
+            self._held = self._open_envelopes(envelopes)
+            self._require(len(self._held), "neighbours sent key shares")
+            return MaskedInput(self.client_id, self._masked(encoded))
+
+    def consistency_check(self, survivor_set: SurvivorSet) -> ConsistencySignature:
+        """Stage 4: check the server's survivor/dropped lists against this client's view; sign."""
+        with self._machine.step(Stage.CONSISTENCY_CHECK, Stage.UNMASK):
+            self._check_survivor_set(survivor_set)
+            self._survivor_set = survivor_set
+            payload = survivor_set.signed_payload(self.context.digest)
+            return ConsistencySignature(self.client_id, sign(self._identity_key, payload))
+
+    def unmask(self, signatures: Sequence[ConsistencySignature]) -> UnmaskShares:
+        """Stage 5: check the survivors' signatures, then reveal one share per neighbour."""
+        with self._machine.step(Stage.UNMASK, Stage.DONE):
+            assert self._survivor_set is not None
+            survivors = set(self._survivor_set.survivors)
+            payload = self._survivor_set.signed_payload(self.context.digest)
+            signers: set[int] = set()
+            for sig in signatures:
+                if sig.sender not in survivors or sig.sender in signers:
+                    raise ProtocolError("consistency signatures from non-survivors or repeated")
+                verify_signature(self._roster[sig.sender], sig.signature, payload)
+                signers.add(sig.sender)
+            self._require(len(signers), "survivors signed the survivor set")
+            revealed = UnmaskShares(
+                self.client_id,
+                self_mask_shares={v: p.self_mask_share for v, p in self._held.items()
+                                  if v in survivors},
+                mask_key_shares={v: p.mask_key_share for v, p in self._held.items()
+                                 if v not in survivors},
+            )
+            self._forget_secrets()
+            return revealed
+
+    def abort(self, reason: str) -> None:
+        """Abandon the round (the server said so, or a deadline passed)."""
+        self._machine.abort(reason)
+        self._forget_secrets()
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _require(self, count: int, what: str) -> None:
+        t = self.context.params.threshold
+        if count < t:
+            raise ThresholdNotMetError(f"only {count} {what}; the threshold is {t}")
+
+    def _verified_adverts(self, adverts: Sequence[KeyAdvert]) -> dict[int, KeyAdvert]:
+        """Neighbours' adverts, each signed by its enrolled identity; keys all distinct."""
+        out: dict[int, KeyAdvert] = {}
+        assert self._cipher_key is not None and self._mask_key is not None
+        seen_keys = {kex.public_bytes(self._cipher_key), kex.public_bytes(self._mask_key)}
+        for advert in adverts:
+            if advert.sender not in self._neighbours or advert.sender in out:
+                raise ProtocolError("adverts from non-neighbours or repeated")
+            payload = KeyAdvert.signed_payload(
+                self.context.digest, advert.sender,
+                advert.cipher_public_key, advert.mask_public_key,
+            )
+            verify_signature(self._roster[advert.sender], advert.signature, payload)
+            keys = {advert.cipher_public_key, advert.mask_public_key}
+            if len(keys) != 2 or keys & seen_keys:
+                raise ProtocolError("advertised public keys are not all distinct")
+            seen_keys |= keys
+            out[advert.sender] = advert
+        return out
+
+    def _envelope_key(self, sender: int, recipient: int, peer: int) -> bytes:
+        assert self._cipher_key is not None
+        return kex.derive_pair_key(
+            self._cipher_key, self._adverts[peer].cipher_public_key,
+            purpose=ENVELOPE_PURPOSE, context=self.context.digest, first=sender, second=recipient,
+        )
+
+    def _seal(self, recipient: int, b_share: int, k_share: int) -> ShareEnvelope:
+        u = self.client_id
+        plaintext = SharePair(u, recipient, b_share, k_share).to_bytes()
+        aad = ShareEnvelope.associated_data(self.context.digest, u, recipient)
+        sealed = kex.seal_envelope(self._envelope_key(u, recipient, recipient), plaintext, aad)
+        return ShareEnvelope(u, recipient, sealed)
+
+    def _open_envelopes(self, envelopes: Sequence[ShareEnvelope]) -> dict[int, SharePair]:
+        u = self.client_id
+        held: dict[int, SharePair] = {}
+        for env in envelopes:
+            if env.recipient != u or env.sender not in self._adverts or env.sender in held:
+                raise ProtocolError("envelopes from unknown senders, misaddressed or repeated")
+            aad = ShareEnvelope.associated_data(self.context.digest, env.sender, u)
+            key = self._envelope_key(env.sender, u, env.sender)
+            pair = SharePair.from_bytes(kex.open_envelope(key, env.ciphertext, aad))
+            if (pair.sender, pair.recipient) != (env.sender, u):
+                raise ProtocolError("envelope contents do not match its header")
+            held[env.sender] = pair
+        return held
+
+    def _masked(self, encoded: np.ndarray) -> np.ndarray:
+        """``y = x + PRG(b_u) + sum_{v in held} sign(u, v) PRG(s_uv)`` mod 2^bits."""
+        assert self._self_seed is not None and self._mask_key is not None
+        u, digest = self.client_id, self.context.digest
+        acc = np.array(encoded, dtype=self.context.codec.dtype, copy=True)
+        expander = MaskExpander(acc.size, dtype=acc.dtype, algorithm=self.context.params.prg)
+        expander.add(acc, self._self_seed, domain=SELF_MASK_DOMAIN)
+        for v in sorted(self._held):
+            seed = kex.derive_pair_key(
+                self._mask_key, self._adverts[v].mask_public_key,
+                purpose=PAIR_MASK_PURPOSE, context=digest, first=min(u, v), second=max(u, v),
+            )
+            if u < v:
+                expander.add(acc, seed, domain=PAIR_MASK_DOMAIN)
+            else:
+                expander.subtract(acc, seed, domain=PAIR_MASK_DOMAIN)
+        return acc
+
+    def _check_survivor_set(self, survivor_set: SurvivorSet) -> None:
+        """Refuse lists that overlap, omit this client, or contradict its own envelopes."""
+        survivors, dropped = set(survivor_set.survivors), set(survivor_set.dropped)
+        participants = set(self.context.participants)
+        if survivors & dropped or not (survivors | dropped) <= participants:
+            raise ProtocolError("the server's survivor and dropped lists overlap or are unknown")
+        if self.client_id not in survivors:
+            raise ProtocolError("the server's survivor list omits this client")
+        if (survivors | dropped) & self._neighbours != set(self._held):
+            raise ProtocolError("the server's lists contradict the key shares this client holds")
+        if len(survivors) < self.context.params.min_survivors:
+            raise ThresholdNotMetError(
+                f"only {len(survivors)} survivors; at least "
+                f"{self.context.params.min_survivors} are needed to publish a sum"
+            )
+        self._require(len(survivors & self._neighbours), "neighbours survived")
+        if not is_connected(self.context.graph, survivors):
+            raise ProtocolError("survivors do not form a connected graph; partial sums would leak")
+
+    def _forget_secrets(self) -> None:
+        self._cipher_key = self._mask_key = None
+        self._self_seed = None
+        self._held = {}

@@ -1,0 +1,166 @@
+"""Run a whole SecAgg+ round in one process, with any dropout pattern.
+
+The simulator drives the very same :class:`SecAggClient` and
+:class:`SecAggServer` objects the service and the SDK drive, relaying messages
+by hand. Tests use it to check exact sums under dropouts; the benchmark uses
+its timings. A client in ``drops[stage]`` goes silent just before sending its
+message of that stage and never comes back.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from blindsum.crypto.hazmat.fixedpoint import FixedPointCodec
+from blindsum.crypto.hazmat.signing import generate_identity_key, identity_public_bytes
+from blindsum.crypto.secagg.client import SecAggClient
+from blindsum.crypto.secagg.context import RoundContext
+from blindsum.crypto.secagg.params import SecAggParams
+from blindsum.crypto.secagg.server import AggregateResult, SecAggServer
+from blindsum.crypto.secagg.stages import Stage
+from blindsum.errors import BlindsumError
+
+__all__ = ["SimulatedCohort", "SimulationResult", "new_cohort", "simulate_round"]
+
+
+@dataclass(frozen=True)
+class SimulatedCohort:
+    """A round context plus every participant's identity key."""
+
+    context: RoundContext
+    identity_keys: Mapping[int, Ed25519PrivateKey]
+
+    @property
+    def roster(self) -> dict[int, bytes]:
+        return {u: identity_public_bytes(k) for u, k in self.identity_keys.items()}
+
+
+def new_cohort(
+    num_clients: int,
+    dimension: int,
+    *,
+    params: SecAggParams | None = None,
+    clip_norm: float = 1.0,
+    max_clients: int | None = None,
+    dropout_rate: float = 0.1,
+) -> SimulatedCohort:
+    """A fresh round for clients ``1..num_clients`` with derived parameters."""
+    params = params or SecAggParams.derive(num_clients, dropout_rate=dropout_rate)
+    codec = FixedPointCodec.create(
+        bits=32 if params.bits == 32 else 64, clip_norm=clip_norm,
+        max_clients=max_clients or num_clients,
+    )
+    ids = tuple(range(1, num_clients + 1))
+    context = RoundContext(
+        federation="simulation", round_number=1, round_seed=os.urandom(32),
+        participants=ids, params=params, dimension=dimension, codec=codec,
+    )
+    return SimulatedCohort(context, {u: generate_identity_key() for u in ids})
+
+
+@dataclass
+class SimulationResult:
+    """What happened in a simulated round, with per-party timings in seconds."""
+
+    result: AggregateResult | None
+    abort_reason: str | None
+    refused: dict[int, str] = field(default_factory=dict)
+    client_mask_seconds: dict[int, float] = field(default_factory=dict)
+    client_total_seconds: dict[int, float] = field(default_factory=dict)
+    server_sum_seconds: float = 0.0
+    server_unmask_seconds: float = 0.0
+    upload_bytes: dict[int, int] = field(default_factory=dict)
+
+
+class _Driver:
+    """Relays messages between the clients and the server, timing each party."""
+
+    def __init__(self, cohort: SimulatedCohort, drops: Mapping[Stage, Collection[int]]) -> None:
+        roster = cohort.roster
+        self.context = cohort.context
+        self.server = SecAggServer(self.context, roster=roster)
+        self.clients = {
+            u: SecAggClient(self.context, client_id=u, identity_key=k, roster=roster)
+            for u, k in cohort.identity_keys.items()
+        }
+        self.drops = drops
+        self.out = SimulationResult(result=None, abort_reason=None)
+        self.alive = set(self.clients)
+
+    def _client(self, stage: Stage, admitted: Collection[int]) -> list[int]:
+        """The clients that take part in ``stage``: admitted, alive, not dropping now."""
+        self.alive -= set(self.drops.get(stage, ()))
+        return sorted(self.alive & set(admitted))
+
+    def _call(self, u: int, fn, *args):  # type: ignore[no-untyped-def]
+        """Call a client step, timing it; a client that refuses leaves the round."""
+        start = time.perf_counter()
+        try:
+            return fn(*args)
+        except BlindsumError as exc:
+            self.out.refused[u] = f"{type(exc).__name__}: {exc}"
+            self.alive.discard(u)
+            return None
+        finally:
+            spent = time.perf_counter() - start
+            self.out.client_total_seconds[u] = self.out.client_total_seconds.get(u, 0.0) + spent
+
+    def run(self, updates: Mapping[int, np.ndarray]) -> SimulationResult:
+        try:
+            self._run(updates)
+        except BlindsumError as exc:
+            self.out.abort_reason = f"{type(exc).__name__}: {exc}"
+        return self.out
+
+    def _run(self, updates: Mapping[int, np.ndarray]) -> None:
+        s, c = self.server, self.clients
+        for u in self._client(Stage.ADVERTISE_KEYS, c):
+            if (advert := self._call(u, c[u].advertise_keys)) is not None:
+                s.receive_advert(advert)
+        adverts = s.close_advertise_keys()
+        for u in self._client(Stage.SHARE_KEYS, adverts):
+            if (envs := self._call(u, c[u].share_keys, adverts[u])) is not None:
+                s.receive_shares(u, envs)
+        inbox = s.close_share_keys()
+        for u in self._client(Stage.MASKED_INPUT, inbox):
+            self._masked_input(u, inbox[u], updates[u])
+        survivor_set = s.close_masked_input()
+        for u in self._client(Stage.CONSISTENCY_CHECK, survivor_set.survivors):
+            if (sig := self._call(u, c[u].consistency_check, survivor_set)) is not None:
+                s.receive_consistency(sig)
+        signatures = s.close_consistency()
+        for u in self._client(Stage.UNMASK, [sig.sender for sig in signatures]):
+            if (shares := self._call(u, c[u].unmask, signatures)) is not None:
+                s.receive_unmask(shares)
+        start = time.perf_counter()
+        self.out.result = s.finalize()
+        self.out.server_unmask_seconds = time.perf_counter() - start
+
+    def _masked_input(self, u: int, envelopes, update: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+        client = self.clients[u]
+        step = client.mask_encoded if update.dtype.kind == "u" else client.mask_update
+        start = time.perf_counter()
+        masked = self._call(u, step, envelopes, update)
+        self.out.client_mask_seconds[u] = time.perf_counter() - start
+        if masked is not None:
+            self.out.upload_bytes[u] = masked.nbytes
+            start = time.perf_counter()
+            self.server.receive_masked_input(masked)
+            self.out.server_sum_seconds += time.perf_counter() - start
+
+
+def simulate_round(
+    cohort: SimulatedCohort,
+    updates: Mapping[int, np.ndarray],
+    *,
+    drops: Mapping[Stage, Collection[int]] | None = None,
+) -> SimulationResult:
+    """Run one round. ``updates`` are float vectors (clipped and quantized by each
+    client) or already-encoded unsigned words (masked as they are)."""
+    return _Driver(cohort, drops or {}).run(updates)

@@ -1,0 +1,35 @@
+"""Every error class has a problem type; crashes leak nothing."""
+
+from __future__ import annotations
+
+import inspect
+
+import blindsum.errors as errors
+from blindsum.api.problems import PROBLEMS, problem_for
+
+
+def test_every_blindsum_error_is_mapped() -> None:
+    classes = [c for _, c in inspect.getmembers(errors, inspect.isclass)
+               if issubclass(c, errors.BlindsumError)]
+    assert set(classes) == set(PROBLEMS)
+    slugs = [p.slug for p in PROBLEMS.values()]
+    assert len(slugs) == len(set(slugs)), "problem types must be unique"
+
+
+def test_most_specific_problem_wins() -> None:
+    assert problem_for(errors.ThresholdNotMetError("x")).slug == "threshold-not-met"
+    assert problem_for(errors.AuthError("x")).status == 401
+
+
+def test_unexpected_exceptions_become_an_opaque_500(api, admin, federation, monkeypatch) -> None:
+    from blindsum.aggregator import federations
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("secret-internal-detail")
+
+    monkeypatch.setattr(federations, "get_federation", explode)
+    response = api.get(f"/v1/federations/{federation['id']}", headers=admin)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "secret-internal-detail" not in response.text
+    assert "Traceback" not in response.text

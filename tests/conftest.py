@@ -1,0 +1,133 @@
+"""Shared fixtures: a clean environment and small SecAgg cohorts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+from blindsum.crypto.secagg.client import SecAggClient
+from blindsum.crypto.secagg.messages import (
+    ConsistencySignature,
+    KeyAdvert,
+    ShareEnvelope,
+    SurvivorSet,
+)
+from blindsum.crypto.secagg.params import SecAggParams
+from blindsum.crypto.secagg.server import SecAggServer
+from blindsum.crypto.secagg.simulate import SimulatedCohort, new_cohort
+
+settings.register_profile(
+    "ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("ci")
+
+
+@pytest.fixture(autouse=True)
+def clean_environ() -> Iterator[None]:
+    """No test sees (or leaks) BLINDSUM_* settings from the developer's shell."""
+    saved = dict(os.environ)
+    for key in [k for k in os.environ if k.startswith("BLINDSUM_")]:
+        del os.environ[key]
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture
+def cohort() -> SimulatedCohort:
+    """Ten clients, 257-long updates, derived parameters (k=9 complete graph, t=5)."""
+    return new_cohort(10, 257)
+
+
+@pytest.fixture
+def sparse_cohort() -> SimulatedCohort:
+    """Thirty clients on a sparse SecAgg+ graph (k < n - 1)."""
+    c = new_cohort(30, 64)
+    assert c.context.params.neighbours < 29
+    return c
+
+
+def _encoded_inputs(cohort: SimulatedCohort, seed: int = 0) -> dict[int, np.ndarray]:
+    """Uniformly random words: the masks must cancel exactly whatever the inputs."""
+    rng = np.random.default_rng(seed)
+    dtype = cohort.context.codec.dtype
+    info = np.iinfo(dtype)
+    return {
+        u: rng.integers(0, info.max, size=cohort.context.dimension, dtype=dtype, endpoint=True)
+        for u in cohort.context.participants
+    }
+
+
+def _modular_sum(inputs: dict[int, np.ndarray], ids: tuple[int, ...]) -> np.ndarray:
+    """The reference: a plain numpy modular sum of the contributors' words."""
+    total = np.zeros_like(next(iter(inputs.values())))
+    for u in ids:
+        total += inputs[u]
+    return total
+
+
+@pytest.fixture
+def encoded_inputs():
+    """``encoded_inputs(cohort, seed=0)``: random words for every participant."""
+    return _encoded_inputs
+
+
+@pytest.fixture
+def modular_sum():
+    """``modular_sum(inputs, ids)``: the reference modular sum."""
+    return _modular_sum
+
+
+class StepwiseRound:
+    """Drives one round by hand so a test can tamper between stages."""
+
+    def __init__(self, n: int = 8, dim: int = 16, *, cohort: SimulatedCohort | None = None,
+                 params: SecAggParams | None = None,
+                 inputs: dict[int, np.ndarray] | None = None) -> None:
+        self.cohort = cohort or new_cohort(n, dim, params=params)
+        self.ctx = self.cohort.context
+        roster = self.cohort.roster
+        self.server = SecAggServer(self.ctx, roster=roster)
+        self.clients = {u: SecAggClient(self.ctx, client_id=u, identity_key=k, roster=roster)
+                        for u, k in self.cohort.identity_keys.items()}
+        rng = np.random.default_rng(0)
+        self.inputs = inputs or {u: rng.integers(0, 2**32, self.ctx.dimension, dtype=np.uint32)
+                                 for u in self.ctx.participants}
+
+    def fresh(self) -> StepwiseRound:
+        """A new round on the same cohort and inputs."""
+        return StepwiseRound(cohort=self.cohort, inputs=self.inputs)
+
+    def advertise(self) -> dict[int, tuple[KeyAdvert, ...]]:
+        for cl in self.clients.values():
+            self.server.receive_advert(cl.advertise_keys())
+        return self.server.close_advertise_keys()
+
+    def share(self) -> dict[int, tuple[ShareEnvelope, ...]]:
+        adverts = self.advertise()
+        for u, cl in self.clients.items():
+            self.server.receive_shares(u, cl.share_keys(adverts[u]))
+        return self.server.close_share_keys()
+
+    def mask(self, skip: tuple[int, ...] = ()) -> SurvivorSet:
+        inbox = self.share()
+        for u, cl in self.clients.items():
+            if u not in skip:
+                self.server.receive_masked_input(cl.mask_encoded(inbox[u], self.inputs[u]))
+        return self.server.close_masked_input()
+
+    def sign(self, skip: tuple[int, ...] = ()) -> tuple[ConsistencySignature, ...]:
+        survivor_set = self.mask(skip)
+        for u in survivor_set.survivors:
+            self.server.receive_consistency(self.clients[u].consistency_check(survivor_set))
+        return self.server.close_consistency()
+
+
+@pytest.fixture
+def stepwise_round() -> type[StepwiseRound]:
+    """``stepwise_round(n=8, dim=16, ...)``: a round driven stage by stage."""
+    return StepwiseRound

@@ -1,0 +1,79 @@
+"""Architecture guards: the dependency direction of DESIGN.md, and quiet package inits."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import blindsum
+
+ROOT = Path(blindsum.__file__).parent
+# package -> blindsum packages it may import (besides itself and errors)
+ALLOWED = {
+    "crypto": set(),
+    "aggregator": {"crypto"},
+    "client_sdk": {"crypto"},
+    "benchmarks": {"crypto"},
+    "api": {"crypto", "aggregator", "client_sdk", "benchmarks"},
+}
+
+
+def _blindsum_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = set()
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "blindsum" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+def _modules(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_layers(package) -> None:
+    for path in _modules(package):
+        imported = _blindsum_imports(path) - {package, "errors"}
+        assert imported <= ALLOWED[package], f"{path.relative_to(ROOT)} imports {imported}"
+
+
+def test_errors_is_a_leaf() -> None:
+    assert _blindsum_imports(ROOT / "errors.py") == set()
+
+
+def test_only_the_entry_point_imports_api() -> None:
+    for path in ROOT.glob("*.py"):
+        if path.name != "__main__.py":
+            assert "api" not in _blindsum_imports(path), path.name
+
+
+def test_package_inits_only_reexport() -> None:
+    """No import-time registration or side effects: imports, __all__, docstring, constants."""
+    for path in [ROOT / "__init__.py", *ROOT.glob("*/__init__.py"), *ROOT.glob("*/*/__init__.py")]:
+        if ".venv" in path.parts or "tests" in path.parts:
+            continue
+        for node in ast.parse(path.read_text()).body:
+            ok = isinstance(node, ast.Import | ast.ImportFrom | ast.Assign) or (
+                isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+            assert ok, f"{path.relative_to(ROOT)} does work at import time"
+
+
+def test_heavy_dependencies_stay_lazy() -> None:
+    """The CLI and the crypto core import neither torch, tenseal nor opacus at module level."""
+    heavy = {"torch", "tenseal", "opacus", "peft", "transformers"}
+    for path in [*_modules("crypto"), *_modules("api"), ROOT / "__main__.py"]:
+        top = {n.names[0].name.split(".")[0] if isinstance(n, ast.Import) else
+               (n.module or "").split(".")[0]
+               for n in ast.parse(path.read_text()).body
+               if isinstance(n, ast.Import | ast.ImportFrom)}
+        assert not top & heavy, path.name

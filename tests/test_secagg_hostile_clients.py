@@ -1,0 +1,160 @@
+"""Hostile clients, seen from the server: refused, and the round's state is unchanged."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from blindsum.crypto.hazmat import shamir
+from blindsum.crypto.secagg import SecAggParams
+from blindsum.crypto.secagg.messages import KeyAdvert, MaskedInput, UnmaskShares
+from blindsum.crypto.secagg.stages import Stage
+from blindsum.errors import (
+    InvalidShareError,
+    InvalidSignatureError,
+    MalformedMessageError,
+    ProtocolError,
+    RoundStateError,
+    ThresholdNotMetError,
+)
+
+
+def _forge(advert: KeyAdvert, **changes: bytes) -> KeyAdvert:
+    return dataclasses.replace(advert, **changes)
+
+
+def test_server_rejects_forged_advert_and_keeps_state(stepwise_round) -> None:
+    r = stepwise_round()
+    honest = r.clients[1].advertise_keys()
+    forged = _forge(honest, signature=bytes(64))
+    with pytest.raises(InvalidSignatureError):
+        r.server.receive_advert(forged)
+    r.server.receive_advert(honest)  # the round carries on
+    assert r.server.stage is Stage.ADVERTISE_KEYS
+
+
+def test_server_rejects_wrong_length_input_and_keeps_the_sum(stepwise_round) -> None:
+    r = stepwise_round()
+    inbox = r.share()
+    before = r.server._total.copy()
+    with pytest.raises(ProtocolError):
+        r.server.receive_masked_input(MaskedInput(1, np.zeros(3, dtype=np.uint32)))
+    with pytest.raises(ProtocolError):
+        r.server.receive_masked_input(MaskedInput(1, np.zeros(16, dtype=np.uint64)))
+    np.testing.assert_array_equal(r.server._total, before)
+    masked = r.clients[1].mask_encoded(inbox[1], r.inputs[1])
+    r.server.receive_masked_input(masked)
+    with pytest.raises(RoundStateError):
+        r.server.receive_masked_input(masked)  # counted once only
+
+
+def test_server_rejects_input_from_a_client_that_shared_no_keys(stepwise_round) -> None:
+    r = stepwise_round()
+    r.share()
+    with pytest.raises(ProtocolError):
+        r.server.receive_masked_input(MaskedInput(99, np.zeros(16, dtype=np.uint32)))
+
+
+def test_server_rejects_out_of_stage_messages(stepwise_round) -> None:
+    r = stepwise_round()
+    advert = r.clients[1].advertise_keys()
+    r.server.receive_advert(advert)
+    with pytest.raises(RoundStateError):
+        r.server.receive_masked_input(MaskedInput(1, np.zeros(16, dtype=np.uint32)))
+    with pytest.raises(RoundStateError):
+        r.clients[1].unmask(())
+
+
+def test_server_rejects_envelopes_not_covering_all_neighbours(stepwise_round) -> None:
+    r = stepwise_round()
+    adverts = r.advertise()
+    envs = r.clients[1].share_keys(adverts[1])
+    with pytest.raises(ProtocolError):
+        r.server.receive_shares(1, envs[1:])
+    with pytest.raises(ProtocolError):
+        r.server.receive_shares(2, envs)  # someone else's envelopes
+
+
+def test_unmask_message_can_never_reveal_both_secrets() -> None:
+    with pytest.raises(MalformedMessageError):
+        UnmaskShares(1, self_mask_shares={2: 5}, mask_key_shares={2: 7})
+
+
+def test_server_rejects_shares_it_did_not_ask_for(stepwise_round) -> None:
+    r = stepwise_round()
+    sigs = r.sign(skip=(8,))
+    honest = r.clients[1].unmask(sigs)
+    # Asking for survivor 3's mask key instead of its self-mask share.
+    b_shares = {v: y for v, y in honest.self_mask_shares.items() if v != 3}
+    greedy = UnmaskShares(1, self_mask_shares=b_shares,
+                          mask_key_shares={**honest.mask_key_shares, 3: 1})
+    with pytest.raises(ProtocolError):
+        r.server.receive_unmask(greedy)
+
+
+def test_corrupted_share_is_detected_when_spare_shares_exist(stepwise_round) -> None:
+    r = stepwise_round(n=8)
+    sigs = r.sign()
+    owner = 2
+    for u, cl in r.clients.items():
+        revealed = cl.unmask(sigs)
+        if u == 1 and owner in revealed.self_mask_shares:
+            shares = dict(revealed.self_mask_shares)
+            shares[owner] = (shares[owner] + 1)
+            revealed = UnmaskShares(u, self_mask_shares=shares,
+                                    mask_key_shares=revealed.mask_key_shares)
+        r.server.receive_unmask(revealed)
+    with pytest.raises(InvalidShareError):
+        r.server.finalize()
+    assert r.server.stage is Stage.ABORTED
+
+
+def test_forged_mask_key_share_for_a_dropped_client_is_detected(stepwise_round) -> None:
+    """Consistent but forged shares of a dropped client's mask key fail the advert check."""
+    r = stepwise_round(n=8)
+    sigs = r.sign(skip=(8,))
+    signers = sorted(r.server._signatures)
+    fake = shamir.split(b"\x42" * 32, threshold=r.ctx.params.threshold, xs=signers)
+    for u in signers:
+        revealed = r.clients[u].unmask(sigs)
+        r.server.receive_unmask(UnmaskShares(u, self_mask_shares=revealed.self_mask_shares,
+                                             mask_key_shares={8: fake[u]}))
+    with pytest.raises(InvalidShareError):
+        r.server.finalize()
+
+
+def test_server_aborts_when_survivors_disconnect_the_graph(stepwise_round) -> None:
+    params = SecAggParams(num_clients=12, neighbours=4, threshold=3, min_survivors=3)
+    r = stepwise_round(n=12, params=params)
+    # Drop two opposite pairs on the ring: the ring splits into two arcs.
+    ring = _ring_order(r.ctx.graph)
+    cut = (ring[0], ring[1], ring[6], ring[7])
+    with pytest.raises(ThresholdNotMetError, match="connected"):
+        r.mask(skip=cut)
+
+
+def _ring_order(graph: dict[int, frozenset[int]]) -> list[int]:
+    """Recover the ring order of a k=4 Harary graph from its adjacency."""
+    start = min(graph)
+    order = [start]
+    prev = None
+    while len(order) < len(graph):
+        cur = order[-1]
+        # ring-adjacent nodes share 2 common neighbours; distance-2 nodes share 1
+        nxt = [v for v in graph[cur] if v != prev and v not in order
+               and len(graph[cur] & graph[v]) == 2]
+        prev = cur
+        order.append(sorted(nxt)[0])
+    return order
+
+
+def test_reprs_carry_no_secrets(stepwise_round) -> None:
+    r = stepwise_round()
+    sigs = r.sign()
+    revealed = r.clients[1].unmask(sigs)
+    value = next(iter(revealed.self_mask_shares.values()))
+    assert str(value) not in repr(revealed)
+    masked = MaskedInput(1, np.arange(16, dtype=np.uint32) + 123456)
+    assert "123456" not in repr(masked)

@@ -1,0 +1,212 @@
+"""A lying server, seen from the clients: every lie ends in a clean protocol error.
+
+The tests drive the real state machines stage by stage (``stepwise_round``) and
+tamper with what the server relays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from blindsum.crypto.hazmat import kex
+from blindsum.crypto.hazmat.signing import generate_identity_key, sign
+from blindsum.crypto.secagg.messages import KeyAdvert, ShareEnvelope, SurvivorSet
+from blindsum.crypto.secagg.stages import Stage
+from blindsum.errors import (
+    DecryptionError,
+    InvalidSignatureError,
+    ProtocolError,
+    RoundStateError,
+    ThresholdNotMetError,
+)
+
+
+def _forge(advert: KeyAdvert, **changes: bytes) -> KeyAdvert:
+    return dataclasses.replace(advert, **changes)
+
+
+def test_tampered_advert_key_is_rejected(stepwise_round) -> None:
+    r = stepwise_round()
+    adverts = r.advertise()
+    victim = r.clients[1]
+    bad = [_forge(a, mask_public_key=kex.public_bytes(kex.generate_private_key()))
+           if i == 0 else a for i, a in enumerate(adverts[1])]
+    with pytest.raises(InvalidSignatureError):
+        victim.share_keys(bad)
+    assert victim.stage is Stage.ABORTED
+    with pytest.raises(RoundStateError):
+        victim.share_keys(adverts[1])
+
+
+def test_advert_replayed_from_another_round_is_rejected(stepwise_round) -> None:
+    r, other = stepwise_round(), stepwise_round()
+    adverts = r.advertise()
+    other.advertise()
+    neighbour = adverts[1][0].sender
+    # The same client's advert, honestly signed, but for another round context.
+    stale = other.clients[neighbour]
+    payload = KeyAdvert.signed_payload(other.ctx.digest, neighbour, b"\x01" * 32, b"\x02" * 32)
+    replayed = KeyAdvert(neighbour, b"\x01" * 32, b"\x02" * 32,
+                         sign(stale._identity_key, payload))
+    with pytest.raises(InvalidSignatureError):
+        r.clients[1].share_keys([replayed, *adverts[1][1:]])
+
+
+def test_advert_signed_by_an_impostor_is_rejected(stepwise_round) -> None:
+    r = stepwise_round()
+    adverts = r.advertise()
+    a = adverts[1][0]
+    payload = KeyAdvert.signed_payload(r.ctx.digest, a.sender, a.cipher_public_key,
+                                       a.mask_public_key)
+    impostor = _forge(a, signature=sign(generate_identity_key(), payload))
+    with pytest.raises(InvalidSignatureError):
+        r.clients[1].share_keys([impostor, *adverts[1][1:]])
+
+
+def test_reflected_own_keys_are_rejected(stepwise_round) -> None:
+    """A server relaying a client's own keys back as a neighbour's (reflection attack)."""
+    r = stepwise_round()
+    victim = r.clients[1]
+    own = victim.advertise_keys()
+    for u, cl in r.clients.items():
+        if u != 1:
+            r.server.receive_advert(cl.advertise_keys())
+    r.server.receive_advert(own)
+    adverts = r.server.close_advertise_keys()[1]
+    other = adverts[0]
+    payload = KeyAdvert.signed_payload(r.ctx.digest, other.sender, own.cipher_public_key,
+                                       own.mask_public_key)
+    reflected = KeyAdvert(other.sender, own.cipher_public_key, own.mask_public_key,
+                          sign(r.cohort.identity_keys[other.sender], payload))
+    with pytest.raises(ProtocolError, match="distinct"):
+        victim.share_keys([reflected, *adverts[1:]])
+
+
+def test_too_few_neighbour_adverts_abort_the_client(stepwise_round) -> None:
+    r = stepwise_round()
+    adverts = r.advertise()
+    t = r.ctx.params.threshold
+    with pytest.raises(ThresholdNotMetError):
+        r.clients[1].share_keys(adverts[1][: t - 1])
+
+
+def test_tampered_envelope_fails_to_decrypt(stepwise_round) -> None:
+    r = stepwise_round()
+    inbox = r.share()
+    env = inbox[1][0]
+    flipped = env.ciphertext[:20] + bytes([env.ciphertext[20] ^ 1]) + env.ciphertext[21:]
+    with pytest.raises(DecryptionError):
+        r.clients[1].mask_encoded([dataclasses.replace(env, ciphertext=flipped), *inbox[1][1:]],
+                                  r.inputs[1])
+
+
+def test_envelope_rerouted_to_another_recipient_fails(stepwise_round) -> None:
+    r = stepwise_round()
+    inbox = r.share()
+    env = next(e for e in inbox[2] if e.sender != 1)
+    rerouted = ShareEnvelope(env.sender, 1, env.ciphertext)  # meant for client 2
+    others = [e for e in inbox[1] if e.sender != env.sender]
+    with pytest.raises(DecryptionError):
+        r.clients[1].mask_encoded([rerouted, *others], r.inputs[1])
+
+
+def test_overlapping_survivor_and_dropped_lists_are_rejected(stepwise_round) -> None:
+    r = stepwise_round()
+    s = r.mask()
+    lie = SurvivorSet(s.survivors, (s.survivors[-1],))
+    with pytest.raises(ProtocolError, match="overlap"):
+        r.clients[1].consistency_check(lie)
+
+
+def test_hiding_a_survivor_as_dropped_is_rejected(stepwise_round) -> None:
+    """Claiming a neighbour dropped although it sent input would expose its mask key."""
+    r = stepwise_round()
+    s = r.mask()
+    victim = next(v for v in s.survivors if v != 1 and v in r.ctx.graph[1])
+    lie = SurvivorSet(tuple(u for u in s.survivors if u != victim), (victim,))
+    signature = r.clients[1].consistency_check(lie)  # 1 cannot tell: victim shared keys
+    assert signature.sender == 1
+    # ...but victim itself refuses, and so do enough others to stop the server:
+    with pytest.raises(ProtocolError, match="omits this client"):
+        r.clients[victim].consistency_check(lie)
+
+
+def test_omitting_a_neighbour_that_shared_keys_is_rejected(stepwise_round) -> None:
+    r = stepwise_round()
+    s = r.mask()
+    neighbour = next(v for v in s.survivors if v != 1 and v in r.ctx.graph[1])
+    lie = SurvivorSet(tuple(u for u in s.survivors if u != neighbour), ())
+    with pytest.raises(ProtocolError, match="contradict"):
+        r.clients[1].consistency_check(lie)
+
+
+def test_different_survivor_sets_for_different_clients_are_caught(stepwise_round) -> None:
+    """The server shows one group set A and another set B: signatures do not verify."""
+    r = stepwise_round(n=8)
+    s = r.mask()
+    a = s
+    dropped_one = s.survivors[-1]
+    b = SurvivorSet(tuple(u for u in s.survivors if u != dropped_one), (dropped_one,))
+    sigs_a = [r.clients[u].consistency_check(a) for u in s.survivors[:4]]
+    sigs_b = [r.clients[u].consistency_check(b) for u in s.survivors[4:-1]]
+    # Client 1 signed A; the server hands it B's signatures.
+    with pytest.raises(InvalidSignatureError):
+        r.clients[1].unmask(sigs_b)
+    assert r.clients[1].stage is Stage.ABORTED
+    assert sigs_a  # group A signed honestly
+
+
+def test_signatures_from_non_survivors_or_repeated_are_rejected(stepwise_round) -> None:
+    r = stepwise_round()
+    sigs = r.sign()
+    with pytest.raises(ProtocolError):
+        r.clients[1].unmask([sigs[0], sigs[0], *sigs[1:]])
+
+
+def test_too_few_signatures_stop_the_unmask(stepwise_round) -> None:
+    r = stepwise_round()
+    sigs = r.sign()
+    t = r.ctx.params.threshold
+    with pytest.raises(ThresholdNotMetError):
+        r.clients[1].unmask(sigs[: t - 1])
+
+
+def test_a_client_reveals_only_once(stepwise_round) -> None:
+    r = stepwise_round()
+    sigs = r.sign()
+    first = r.clients[1].unmask(sigs)
+    assert first.self_mask_shares and not first.mask_key_shares
+    with pytest.raises(RoundStateError):
+        r.clients[1].unmask(sigs)
+
+
+def test_partitioned_server_never_gets_both_secrets_of_a_client(stepwise_round) -> None:
+    """A server shows half the cohort the truth and half a lie ("1 dropped").
+
+    Every honest client signs once and reveals once; whatever the split, the
+    server never collects t shares of both of client 1's secrets.
+    """
+    r = stepwise_round(n=8)
+    s = r.mask(skip=(8,))  # 8 dropped honestly; everyone else survived
+    target = 1
+    lie = SurvivorSet(tuple(u for u in s.survivors if u != target),
+                      tuple(sorted((*s.dropped, target))))
+    t = r.ctx.params.threshold
+    others = [u for u in s.survivors if u != target]
+    for split in range(len(others) + 1):
+        r2 = r.fresh()
+        r2.mask(skip=(8,))
+        groups = ((others[:split], lie), ([target, *others[split:]], s))
+        b_count = k_count = 0
+        for members, shown in groups:
+            sigs = [r2.clients[u].consistency_check(shown) for u in members]
+            for u in members:
+                try:
+                    revealed = r2.clients[u].unmask(sigs)
+                except (ProtocolError, InvalidSignatureError):
+                    continue
+                b_count += target in revealed.self_mask_shares
+                k_count += target in revealed.mask_key_shares
+        assert not (b_count >= t and k_count >= t), split
