@@ -17,13 +17,29 @@ from typing import Protocol
 
 from blindsum.errors import NotFoundError
 
-__all__ = ["BlobStore", "LocalBlobStore"]
+__all__ = ["BlobStore", "BlobWriter", "LocalBlobStore"]
 
 _CHUNK = 1 << 20
 
 
+class BlobWriter(Protocol):
+    """An upload being streamed in: ``write`` chunks, then ``commit`` (durable) or ``discard``."""
+
+    size: int
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def commit(self) -> tuple[str, int]: ...
+
+    def discard(self) -> None: ...
+
+
 class BlobStore(Protocol):
     """Where uploads live; the database keeps only their digests."""
+
+    def writer(self, *, max_bytes: int) -> BlobWriter:
+        """Stream a blob in without holding it in memory."""
+        ...
 
     def put(self, chunks: Iterable[bytes], *, max_bytes: int) -> tuple[str, int]:
         """Store a stream durably; return (sha256 hex, size). Refuses more than ``max_bytes``."""
@@ -35,6 +51,45 @@ class BlobStore(Protocol):
 
     def exists(self, digest: str) -> bool:
         ...
+
+
+class _LocalWriter:
+    """A temporary file hashed as it is written; renamed to its digest on commit."""
+
+    def __init__(self, store: LocalBlobStore, max_bytes: int) -> None:
+        self._store, self._max = store, max_bytes
+        self._hasher, self.size = hashlib.sha256(), 0
+        fd, name = tempfile.mkstemp(dir=store.root / "tmp")
+        self._tmp = Path(name)
+        self._handle = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self._max:
+            self.discard()
+            raise ValueError(f"blob exceeds {self._max} bytes")
+        self._hasher.update(chunk)
+        self._handle.write(chunk)
+
+    def commit(self) -> tuple[str, int]:
+        """fsync the file, rename it to its SHA-256 and fsync the directory."""
+        try:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            digest = self._hasher.hexdigest()
+            final = self._store._path(digest)
+            final.parent.mkdir(exist_ok=True)
+            os.replace(self._tmp, final)
+            _fsync_dir(final.parent)
+            return digest, self.size
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()
+        self._tmp.unlink(missing_ok=True)
 
 
 class LocalBlobStore:
@@ -49,28 +104,18 @@ class LocalBlobStore:
             raise NotFoundError("no such blob")
         return self.root / digest[:2] / digest[2:]
 
+    def writer(self, *, max_bytes: int) -> _LocalWriter:
+        return _LocalWriter(self, max_bytes)
+
     def put(self, chunks: Iterable[bytes], *, max_bytes: int) -> tuple[str, int]:
-        hasher, size = hashlib.sha256(), 0
-        fd, tmp_name = tempfile.mkstemp(dir=self.root / "tmp")
-        tmp = Path(tmp_name)
+        writer = self.writer(max_bytes=max_bytes)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                for chunk in chunks:
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise ValueError(f"blob exceeds {max_bytes} bytes")
-                    hasher.update(chunk)
-                    handle.write(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
-            digest = hasher.hexdigest()
-            final = self._path(digest)
-            final.parent.mkdir(exist_ok=True)
-            os.replace(tmp, final)
-            _fsync_dir(final.parent)
-            return digest, size
-        finally:
-            tmp.unlink(missing_ok=True)
+            for chunk in chunks:
+                writer.write(chunk)
+        except BaseException:
+            writer.discard()
+            raise
+        return writer.commit()
 
     def get(self, digest: str) -> bytes:
         path = self._path(digest)

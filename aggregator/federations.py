@@ -23,7 +23,7 @@ from blindsum.aggregator.credentials import (
 )
 from blindsum.aggregator.models import ClientRow, FederationRow, InviteRow
 from blindsum.crypto.ckks.params import CkksParams
-from blindsum.crypto.hazmat.canonical import canonical
+from blindsum.crypto.enrollment import enrollment_payload
 from blindsum.crypto.hazmat.signing import verify_signature
 from blindsum.crypto.limits import MAX_DIMENSION, MIN_COHORT
 from blindsum.crypto.secagg.params import SecAggParams
@@ -138,11 +138,6 @@ def create_invite(session: Session, federation_id: str, *, label: str,
     session.add(row)
     session.commit()
     return code, row
-
-
-def enrollment_payload(federation_id: str, invite_code: str) -> bytes:
-    """What an enrolling client signs with its identity key (proof it holds the key)."""
-    return canonical(b"blindsum/enroll", federation_id, hash_secret(invite_code, INVITE_PREFIX))
 
 
 def enroll(session: Session, federation_id: str, *, invite_code: str, identity_key: bytes,

@@ -12,6 +12,7 @@ one is refused.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import uuid
 from collections.abc import Callable
@@ -35,8 +36,11 @@ __all__ = [
     "lock_stage",
     "open_round",
     "record_message",
+    "stage_message_count",
     "stage_messages",
 ]
+
+logger = logging.getLogger("blindsum.aggregator")
 
 CLOSED: Final = "closed"
 ABORTED: Final = "aborted"
@@ -109,6 +113,8 @@ def lock_stage(session: Session, round_row: RoundRow, stage: str) -> None:
 
 def advance(session: Session, round_row: RoundRow, to_stage: str, timeout: float) -> None:
     """Move a locked round to ``to_stage`` with a fresh deadline (caller commits)."""
+    logger.info("round %s (federation %s): %s -> %s", round_row.id, round_row.federation_id,
+                round_row.stage, to_stage)
     round_row.stage = to_stage
     round_row.stage_deadline = _now() + timedelta(seconds=timeout)
     if to_stage in (CLOSED, ABORTED):
@@ -142,6 +148,11 @@ def record_message(session: Session, round_row: RoundRow, stage: str, sender: in
                      digest=digest, blob=blob, created_at=_now())
     session.add(row)
     return row, True
+
+
+def stage_message_count(session: Session, round_id: str, stage: str) -> int:
+    return int(session.scalar(select(func.count()).select_from(MessageRow).where(
+        MessageRow.round_id == round_id, MessageRow.stage == stage)) or 0)
 
 
 def stage_messages(session: Session, round_id: str, stage: str) -> list[MessageRow]:

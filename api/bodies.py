@@ -11,10 +11,20 @@ import json
 from typing import Any
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
+from blindsum.aggregator.blobs import BlobStore
 from blindsum.errors import MalformedMessageError, PayloadTooLargeError, WrongSizeError
 
-__all__ = ["MAX_JSON_BYTES", "OCTETS", "octet_body_doc", "read_exact", "read_json"]
+__all__ = [
+    "MAX_JSON_BYTES",
+    "OCTETS",
+    "json_body_doc",
+    "octet_body_doc",
+    "read_exact",
+    "read_json",
+    "stream_to_blob",
+]
 
 OCTETS = "application/octet-stream"
 MAX_JSON_BYTES = 4 << 20
@@ -44,15 +54,40 @@ async def _read(request: Request, declared: int) -> bytes:
     return bytes(body)
 
 
-async def read_exact(request: Request, declared: int, expected: int, what: str) -> bytes:
-    """The body, which must be exactly ``expected`` bytes (checked on the header first)."""
+def _check_size(declared: int, expected: int, what: str) -> None:
     if declared > expected:
         raise PayloadTooLargeError(f"{what} is exactly {expected} bytes, "
                                    f"Content-Length says {declared}")
     if declared != expected:
         raise WrongSizeError(f"{what} is exactly {expected} bytes, "
                              f"Content-Length says {declared}")
+
+
+async def read_exact(request: Request, declared: int, expected: int, what: str) -> bytes:
+    """The body, which must be exactly ``expected`` bytes (checked on the header first)."""
+    _check_size(declared, expected, what)
     return await _read(request, declared)
+
+
+async def stream_to_blob(request: Request, declared: int, expected: int, what: str,
+                         blobs: BlobStore) -> tuple[str, int]:
+    """Stream an exactly-``expected``-byte body into the blob store; durable when this returns.
+
+    Memory stays at one network chunk whatever the upload's size.
+    """
+    _check_size(declared, expected, what)
+    writer = blobs.writer(max_bytes=expected)
+    try:
+        async for chunk in request.stream():
+            if writer.size + len(chunk) > declared:
+                raise MalformedMessageError("the body is longer than its Content-Length")
+            writer.write(chunk)
+        if writer.size != declared:
+            raise MalformedMessageError("the body is shorter than its Content-Length")
+    except BaseException:
+        writer.discard()
+        raise
+    return await run_in_threadpool(writer.commit)
 
 
 async def read_json(request: Request, declared: int) -> Any:

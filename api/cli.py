@@ -147,6 +147,59 @@ def bench_ckks(
         out.print(_ckks_table(report))
 
 
+@bench_app.command("ingest")
+def bench_ingest(
+    clients: Annotated[int, typer.Option(min=3, help="Clients in the large cohort.")] = 200,
+    small_clients: Annotated[int, typer.Option(
+        min=3, help="Clients in the small cohort (the memory baseline).")] = 20,
+    dim: Annotated[int, typer.Option(min=1, help="Update length (d).")] = 1_000_000,
+    concurrency: Annotated[int, typer.Option(min=1, help="Concurrent uploads.")] = 4,
+    database_url: Annotated[str | None, typer.Option(
+        help="Database for the server [default: SQLite in a temporary directory].")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Masked-upload throughput and server peak memory through real uvicorn on loopback."""
+    from blindsum.benchmarks.ingest import IngestBenchConfig, run_ingest_bench
+
+    cfg = IngestBenchConfig(clients=clients, small_clients=small_clients, dim=dim,
+                            concurrency=concurrency, database_url=database_url)
+    with console.status("benchmarking...") as status:
+        report = run_ingest_bench(cfg, progress=status.update)
+    if as_json:
+        out.print_json(json.dumps(report))
+    else:
+        out.print(_ingest_table(report))
+
+
+def _ingest_table(report: dict[str, Any]) -> Table:
+    cfg = report["config"]
+    table = Table(title=f"Masked uploads through uvicorn, d={cfg['dim']}, "
+                        f"{cfg['concurrency']} concurrent")
+    table.add_column("metric")
+    for side in ("small", "large"):
+        table.add_column(f"n={report[side]['clients']}", justify="right")
+    rows = [("upload MB/s", "upload_mb_per_s", "{:.0f}"),
+            ("uploads/s", "uploads_per_s", "{:.1f}"),
+            ("MB/s incl. stage close", "wall_mb_per_s_incl_close", "{:.0f}"),
+            ("upload p50 s", "upload_p50_s", "{:.3f}"),
+            ("upload p99 s", "upload_p99_s", "{:.3f}"),
+            ("last upload + stage close s", "last_upload_and_close_s", "{:.2f}"),
+            ("server peak RSS MB", "peak_rss_bytes", "{:.0f}"),
+            ("RSS growth during round MB", "rss_growth_bytes", "{:.0f}"),
+            ("exact sum", "exact", "{}")]
+    for label, key, fmt in rows:
+        cells = []
+        for side in ("small", "large"):
+            value = report[side][key]
+            cells.append(fmt.format(value / 1e6 if key.endswith("rss_bytes") or
+                                    key == "rss_growth_bytes" else value))
+        table.add_row(label, *cells)
+    memory = report["memory"]
+    table.add_row("growth(large) - growth(small), in vectors",
+                  f"{memory['growth_large_minus_small_bytes'] / memory['vector_bytes']:.2f}", "")
+    return table
+
+
 def _ckks_table(report: dict[str, Any]) -> Table:
     cfg = report["config"]
     table = Table(title=f"CKKS sum of {cfg['clients']} clients x d={cfg['dim']} "

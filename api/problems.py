@@ -28,33 +28,38 @@ logger = logging.getLogger("blindsum.api")
 @dataclass(frozen=True)
 class Problem:
     status: int
-    slug: str
     title: str
+    error: type[errors.BlindsumError]
 
     @property
     def type(self) -> str:
-        return f"urn:blindsum:problem:{self.slug}"
+        return f"urn:blindsum:problem:{self.error.slug}"
 
 
-PROBLEMS: dict[type[errors.BlindsumError], Problem] = {
-    errors.BlindsumError: Problem(400, "error", "Request failed"),
-    errors.ConfigError: Problem(422, "invalid-configuration", "Invalid or unsafe configuration"),
-    errors.ProtocolError: Problem(409, "protocol-violation", "Protocol violation"),
-    errors.RoundStateError: Problem(409, "wrong-stage", "Not allowed in the round's stage"),
-    errors.StaleRoundError: Problem(409, "stale-round", "Message for another round"),
-    errors.MalformedMessageError: Problem(400, "malformed-message", "Malformed message"),
-    errors.WrongSizeError: Problem(422, "wrong-size", "Upload size does not match the round"),
-    errors.PayloadTooLargeError: Problem(413, "payload-too-large", "Request body too large"),
-    errors.ThresholdNotMetError: Problem(409, "threshold-not-met", "Too few participants"),
-    errors.CryptoError: Problem(422, "crypto-check-failed", "A cryptographic check failed"),
-    errors.InvalidSignatureError: Problem(422, "invalid-signature", "Signature did not verify"),
-    errors.InvalidShareError: Problem(422, "invalid-share", "Invalid secret shares"),
-    errors.MaskMismatchError: Problem(422, "mask-mismatch", "Masks did not cancel"),
-    errors.DecryptionError: Problem(422, "decryption-failed", "Decryption failed"),
-    errors.BudgetExhaustedError: Problem(403, "budget-exhausted", "Privacy budget exhausted"),
-    errors.AuthError: Problem(401, "unauthorized", "Invalid credentials"),
-    errors.NotFoundError: Problem(404, "not-found", "Not found"),
-}
+def _p(error: type[errors.BlindsumError], status: int, title: str) -> Problem:
+    return Problem(status, title, error)
+
+
+PROBLEMS: dict[type[errors.BlindsumError], Problem] = {p.error: p for p in (
+    _p(errors.BlindsumError, 400, "Request failed"),
+    _p(errors.ConfigError, 422, "Invalid or unsafe configuration"),
+    _p(errors.ProtocolError, 409, "Protocol violation"),
+    _p(errors.RoundStateError, 409, "Not allowed in the round's stage"),
+    _p(errors.StaleRoundError, 409, "Message for another round"),
+    _p(errors.MalformedMessageError, 400, "Malformed message"),
+    _p(errors.WrongSizeError, 422, "Upload size does not match the round"),
+    _p(errors.PayloadTooLargeError, 413, "Request body too large"),
+    _p(errors.ThresholdNotMetError, 409, "Too few participants"),
+    _p(errors.CryptoError, 422, "A cryptographic check failed"),
+    _p(errors.InvalidSignatureError, 422, "Signature did not verify"),
+    _p(errors.InvalidShareError, 422, "Invalid secret shares"),
+    _p(errors.MaskMismatchError, 422, "Masks did not cancel"),
+    _p(errors.DecryptionError, 422, "Decryption failed"),
+    _p(errors.BudgetExhaustedError, 403, "Privacy budget exhausted"),
+    _p(errors.AuthError, 401, "Invalid credentials"),
+    _p(errors.NotFoundError, 404, "Not found"),
+    _p(errors.ServiceUnavailableError, 503, "Service unavailable"),
+)}
 
 
 def problem_for(exc: errors.BlindsumError) -> Problem:

@@ -15,7 +15,7 @@ ALLOWED = {
     "crypto": set(),
     "aggregator": {"crypto"},
     "client_sdk": {"crypto"},
-    "benchmarks": {"crypto"},
+    "benchmarks": {"crypto", "client_sdk"},
     "api": {"crypto", "aggregator", "client_sdk", "benchmarks"},
 }
 

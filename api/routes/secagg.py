@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from fastapi import APIRouter, Header, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from blindsum.aggregator import rounds, secagg_rounds
 from blindsum.aggregator.models import ClientRow, RoundRow
-from blindsum.api.bodies import json_body_doc, octet_body_doc, read_exact, read_json
+from blindsum.api.bodies import json_body_doc, octet_body_doc, read_json, stream_to_blob
 from blindsum.api.deps import BlobsDep, CurrentClient, SessionDep
 from blindsum.api.schemas import UploadAccepted
 from blindsum.errors import NotFoundError
@@ -57,11 +56,11 @@ async def send_masked_input(federation_id: str, round_id: str, request: Request,
                             session: SessionDep, blobs: BlobsDep, me: CurrentClient,
                             content_length: ContentLength) -> UploadAccepted:
     row = await run_in_threadpool(_secagg_round, session, federation_id, round_id, me)
-    ctx = secagg_rounds.context_of(row)
-    expected = ctx.dimension * np.dtype(ctx.codec.dtype).itemsize
-    body = await read_exact(request, content_length, expected, "a masked input for this round")
+    expected = secagg_rounds.masked_input_bytes(row)
+    digest, size = await stream_to_blob(request, content_length, expected,
+                                        "a masked input for this round", blobs)
     stored = await run_in_threadpool(secagg_rounds.receive, session, blobs, row, me,
-                                     secagg_rounds.MASKED, body)
+                                     secagg_rounds.MASKED, secagg_rounds.StoredBlob(digest, size))
     return UploadAccepted(round_id=row.id, stage=secagg_rounds.MASKED, stored=stored)
 
 

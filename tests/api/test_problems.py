@@ -12,12 +12,14 @@ def test_every_blindsum_error_is_mapped() -> None:
     classes = [c for _, c in inspect.getmembers(errors, inspect.isclass)
                if issubclass(c, errors.BlindsumError)]
     assert set(classes) == set(PROBLEMS)
-    slugs = [p.slug for p in PROBLEMS.values()]
-    assert len(slugs) == len(set(slugs)), "problem types must be unique"
+    types = [p.type for p in PROBLEMS.values()]
+    assert len(types) == len(set(types)), "problem types must be unique"
+    for cls in classes:  # the SDK maps each type back to the very same class
+        assert errors.error_class_for(cls.slug) is cls
 
 
 def test_most_specific_problem_wins() -> None:
-    assert problem_for(errors.ThresholdNotMetError("x")).slug == "threshold-not-met"
+    assert problem_for(errors.ThresholdNotMetError("x")).type.endswith(":threshold-not-met")
     assert problem_for(errors.AuthError("x")).status == 401
 
 

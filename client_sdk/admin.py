@@ -1,0 +1,70 @@
+"""The federation administrator's side of the SDK: federations, invites, rounds, results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from blindsum.client_sdk.transport import Transport
+
+__all__ = ["Admin"]
+
+
+class Admin:
+    """Everything the admin token allows, as methods. ``Admin(url, token)``."""
+
+    def __init__(self, base_url: str, token: str, **transport_options: Any) -> None:
+        self.transport = Transport(base_url, token, **transport_options)
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> Admin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def create_federation(self, name: str, mode: str, parameters: list[tuple[str, tuple[int, ...]]],
+                          **settings: Any) -> dict[str, Any]:
+        """``parameters`` are (name, shape) in the order clients flatten their update."""
+        body = {"name": name, "mode": mode,
+                "parameters": [{"name": n, "shape": list(s)} for n, s in parameters], **settings}
+        return dict(self.transport.post("/v1/federations", json=body).json())
+
+    def federation(self, federation_id: str) -> dict[str, Any]:
+        return dict(self.transport.get(f"/v1/federations/{federation_id}").json())
+
+    def invite(self, federation_id: str, label: str = "") -> str:
+        """A one-time invite code to hand to one organisation, out of band."""
+        response = self.transport.post(f"/v1/federations/{federation_id}/invites",
+                                       json={"label": label})
+        return str(response.json()["code"])
+
+    def clients(self, federation_id: str) -> list[dict[str, Any]]:
+        return list(self.transport.get(f"/v1/federations/{federation_id}/clients").json())
+
+    def open_round(self, federation_id: str) -> dict[str, Any]:
+        return dict(self.transport.post(f"/v1/federations/{federation_id}/rounds").json())
+
+    def round(self, federation_id: str, round_id: str, *, after: str | None = None,
+              wait: float = 0.0) -> dict[str, Any]:
+        params: dict[str, Any] = {"wait": wait} | ({"after": after} if after else {})
+        return dict(self.transport.get(f"/v1/federations/{federation_id}/rounds/{round_id}",
+                                       params=params, timeout=wait + 30).json())
+
+    def close_stage(self, federation_id: str, round_id: str) -> dict[str, Any]:
+        """End the round's current stage now (as its deadline would)."""
+        url = f"/v1/federations/{federation_id}/rounds/{round_id}/close"
+        return dict(self.transport.post(url).json())
+
+    def abort(self, federation_id: str, round_id: str) -> dict[str, Any]:
+        url = f"/v1/federations/{federation_id}/rounds/{round_id}/abort"
+        return dict(self.transport.post(url).json())
+
+    def result(self, federation_id: str, round_id: str, *, average: bool = False) -> np.ndarray:
+        """The closed round's sum (or average over its contributors), float64."""
+        kind = "average" if average else "sum"
+        url = f"/v1/federations/{federation_id}/rounds/{round_id}/result/{kind}"
+        return np.frombuffer(self.transport.get(url).content, dtype="<f8").copy()

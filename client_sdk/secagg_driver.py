@@ -1,0 +1,122 @@
+"""One client's part in one SecAgg+ round, driven over HTTP.
+
+All protocol decisions are :class:`~blindsum.crypto.secagg.client.SecAggClient`'s:
+it verifies the signed adverts, refuses a survivor set that is too small or
+inconsistent, and never reveals both secrets of one peer. The driver only moves
+its messages and follows the round's stages by long-polling.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from blindsum.client_sdk.transport import Transport
+from blindsum.crypto.secagg import wire
+from blindsum.crypto.secagg.client import SecAggClient
+from blindsum.crypto.secagg.context import RoundContext
+from blindsum.crypto.secagg.stages import Stage
+from blindsum.errors import RoundStateError, ServiceUnavailableError
+
+__all__ = ["ORDER", "SecAggDriver", "round_seed_of", "stage_index"]
+
+ORDER = ("advertise-keys", "share-keys", "masked-input", "consistency-check", "unmask", "closed")
+LONG_POLL_SECONDS = 25.0
+
+
+def stage_index(stage: str) -> int:
+    """Position of ``stage`` in a secagg round; aborted sorts last."""
+    return ORDER.index(stage) if stage in ORDER else len(ORDER)
+
+
+def round_seed_of(round_json: dict[str, Any]) -> bytes:
+    seed: str = round_json["round_seed"]
+    return base64.urlsafe_b64decode(seed + "=" * (-len(seed) % 4))
+
+
+class SecAggDriver:
+    """Advertise, share, upload the masked input, sign, unmask: each a method, or ``run``."""
+
+    def __init__(self, transport: Transport, federation_id: str, round_json: dict[str, Any],
+                 *, client_id: int, identity_key: Ed25519PrivateKey,
+                 roster: dict[int, bytes]) -> None:
+        self.transport = transport
+        self.round = round_json
+        self.url = f"/v1/federations/{federation_id}/rounds/{round_json['id']}"
+        self.context = RoundContext.from_protocol(
+            federation=federation_id, round_number=round_json["number"],
+            round_seed=round_seed_of(round_json), participants=round_json["participants"],
+            protocol=round_json["protocol"])
+        self.machine = SecAggClient(self.context, client_id=client_id, identity_key=identity_key,
+                                    roster=roster)
+        self.uploaded_bytes = 0
+
+    def _relay(self, stage: str) -> Any:
+        return self.transport.get(f"{self.url}/secagg/{stage}/relay").json()
+
+    def _send(self, stage: str, payload: Any) -> None:
+        self.transport.post(f"{self.url}/secagg/{stage}", json=payload)
+
+    def advertise(self) -> None:
+        self._send("advertise-keys", wire.advert_to_json(self.machine.advertise_keys()))
+
+    def share(self) -> None:
+        adverts = [wire.advert_from_json(a) for a in self._relay("advertise-keys")]
+        self._send("share-keys", wire.envelopes_to_json(self.machine.share_keys(adverts)))
+
+    def masked_bytes(self, update: np.ndarray) -> bytes:
+        """Clip, quantize and mask ``update`` (float) for this round: the bytes to upload."""
+        limit = self.context.params.neighbours
+        envelopes = wire.envelopes_from_json(self._relay("share-keys"), limit=limit)
+        masked = self.machine.mask_update(envelopes, update)
+        return np.ascontiguousarray(masked.vector, dtype=masked.vector.dtype.newbyteorder("<")
+                                    ).tobytes()
+
+    def upload(self, data: bytes) -> None:
+        self.transport.put(f"{self.url}/secagg/masked-input", content=data,
+                           headers={"Content-Type": "application/octet-stream"})
+        self.uploaded_bytes += len(data)
+
+    def sign(self) -> None:
+        survivors = wire.survivors_from_json(self._relay("masked-input"))
+        self._send("consistency-check",
+                   wire.signature_to_json(self.machine.consistency_check(survivors)))
+
+    def unmask(self) -> None:
+        signatures = [wire.signature_from_json(s) for s in self._relay("consistency-check")]
+        self._send("unmask", wire.unmask_to_json(self.machine.unmask(signatures)))
+
+    def wait_past(self, stage: str, *, timeout: float) -> dict[str, Any]:
+        """Long-poll until the round has left ``stage``; raise if it was aborted."""
+        give_up = time.monotonic() + timeout
+        while True:
+            wait = max(0.0, min(LONG_POLL_SECONDS, give_up - time.monotonic()))
+            self.round = self.transport.get(self.url, params={"after": stage, "wait": wait},
+                                            timeout=wait + 30).json()
+            if self.round["stage"] == "aborted":
+                self.machine.abort(self.round.get("abort_reason") or "aborted")
+                raise RoundStateError(f"the round was aborted: {self.round.get('abort_reason')}")
+            if self.round["stage"] != stage:
+                return self.round
+            if time.monotonic() >= give_up:
+                raise ServiceUnavailableError(
+                    f"the round stayed in stage {stage!r} for {timeout:.0f} s; "
+                    "other clients may be slow (the stage deadline will move it on)")
+
+    def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> dict[str, Any]:
+        """Take part in every stage; returns the final round (closed, with contributors)."""
+        steps = (("advertise-keys", self.advertise), ("share-keys", self.share),
+                 ("masked-input", lambda: self.upload(self.masked_bytes(update))),
+                 ("consistency-check", self.sign), ("unmask", self.unmask))
+        for stage, step in steps:
+            if stage_index(self.round["stage"]) > stage_index(stage):
+                raise RoundStateError(f"the round is past {stage!r}; this client missed it")
+            step()
+            self.wait_past(stage, timeout=timeout)
+        if self.machine.stage is Stage.ABORTED:
+            raise RoundStateError(f"the round was aborted: {self.machine.abort_reason}")
+        return self.round
