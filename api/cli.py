@@ -197,6 +197,8 @@ def _ingest_table(report: dict[str, Any]) -> Table:
     memory = report["memory"]
     table.add_row("growth(large) - growth(small), in vectors",
                   f"{memory['growth_large_minus_small_bytes'] / memory['vector_bytes']:.2f}", "")
+    table.add_row("extra growth per added client KB",
+                  f"{memory['growth_per_extra_client_bytes'] / 1e3:.0f}", "")
     return table
 
 

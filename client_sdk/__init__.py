@@ -1,1 +1,6 @@
 """The Python SDK organisations install: HTTP client, protocol drivers, DP-LoRA trainer."""
+
+from blindsum.client_sdk.admin import Admin
+from blindsum.client_sdk.client import Client, ClientState
+
+__all__ = ["Admin", "Client", "ClientState"]

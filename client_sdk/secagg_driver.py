@@ -19,7 +19,6 @@ from blindsum.client_sdk.transport import Transport
 from blindsum.crypto.secagg import wire
 from blindsum.crypto.secagg.client import SecAggClient
 from blindsum.crypto.secagg.context import RoundContext
-from blindsum.crypto.secagg.stages import Stage
 from blindsum.errors import RoundStateError, ServiceUnavailableError
 
 __all__ = ["ORDER", "SecAggDriver", "round_seed_of", "stage_index"]
@@ -117,6 +116,4 @@ class SecAggDriver:
                 raise RoundStateError(f"the round is past {stage!r}; this client missed it")
             step()
             self.wait_past(stage, timeout=timeout)
-        if self.machine.stage is Stage.ABORTED:
-            raise RoundStateError(f"the round was aborted: {self.machine.abort_reason}")
         return self.round

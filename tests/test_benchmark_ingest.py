@@ -17,5 +17,6 @@ def test_ingest_bench_reports_throughput_memory_and_exactness() -> None:
         assert run["peak_rss_bytes"] >= run["idle_rss_bytes"] > 0
     assert report["large"]["clients"] == 5 and report["small"]["clients"] == 3
     assert set(report["memory"]) == {"vector_bytes", "growth_large_minus_small_bytes",
-                                     "growth_over_vector", "independent_of_n"}
+                                     "growth_per_extra_client_bytes", "growth_over_vector",
+                                     "growth_difference_under_two_vectors"}
     assert any("uploading" in s for s in steps)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from blindsum.aggregator import ckks_rounds
 from blindsum.aggregator import federations as feds
 from blindsum.aggregator.models import ClientRow, FederationRow
-from blindsum.api.deps import AdminDep, CurrentClient, SessionDep
+from blindsum.api.deps import AdminDep, AdminOrClient, CurrentClient, SessionDep
 from blindsum.api.schemas import (
     ClientPublic,
     EnrollRequest,
@@ -62,8 +62,11 @@ def create_federation(body: FederationCreate, request: Request, session: Session
     return _public(row)
 
 
-@router.get("/{federation_id}", summary="A federation's settings (admin)")
-def get_federation(federation_id: str, session: SessionDep, _admin: AdminDep) -> FederationPublic:
+@router.get("/{federation_id}", summary="A federation's settings (admin and its clients)")
+def get_federation(federation_id: str, session: SessionDep,
+                   caller: AdminOrClient) -> FederationPublic:
+    if caller is not None and caller.federation_id != federation_id:
+        raise NotFoundError("no such federation")
     return _public(feds.get_federation(session, federation_id))
 
 

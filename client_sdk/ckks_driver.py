@@ -1,0 +1,82 @@
+"""One client's part in one CKKS round: encrypt under the federation's public context, upload.
+
+The client never holds a secret key (the encryptor refuses a context that has
+one) and signs each upload with its identity key, so key custody decrypts only
+sums of uploads that enrolled clients really sent.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from blindsum.client_sdk.enrollment import b64
+from blindsum.client_sdk.transport import Transport
+from blindsum.crypto.ckks.encryptor import CkksEncryptor, sign_upload
+from blindsum.crypto.ckks.params import CkksParams
+from blindsum.errors import ConfigError, RoundStateError, ServiceUnavailableError
+
+__all__ = ["CkksDriver"]
+
+LONG_POLL_SECONDS = 25.0
+
+
+def params_from_protocol(protocol: dict[str, Any]) -> CkksParams:
+    """Derive the parameters locally and check the server announced the same ones."""
+    params = CkksParams.for_clients(int(protocol["max_clients"]),
+                                    max_abs=float(protocol["max_abs"]))
+    announced = (protocol["poly_modulus_degree"], list(protocol["coeff_mod_bit_sizes"]),
+                 protocol["scale_bits"])
+    derived = (params.poly_modulus_degree, list(params.coeff_mod_bit_sizes), params.scale_bits)
+    if announced != derived:
+        raise ConfigError(f"the server announced CKKS parameters {announced}, but this client "
+                          f"derives {derived}; upgrade blindsum on one side")
+    return params
+
+
+class CkksDriver:
+    """``upload(update)`` then ``wait``; or ``run(update)`` for both."""
+
+    def __init__(self, transport: Transport, federation_id: str, round_json: dict[str, Any],
+                 *, client_id: int, identity_key: Ed25519PrivateKey) -> None:
+        self.transport = transport
+        self.round = round_json
+        self.client_id = client_id
+        self.identity_key = identity_key
+        self.url = f"/v1/federations/{federation_id}/rounds/{round_json['id']}"
+        self.params = params_from_protocol(round_json["protocol"])
+        context = transport.get(f"/v1/federations/{federation_id}/ckks/public-context").content
+        self.encryptor = CkksEncryptor(self.params, context)
+        self.uploaded_bytes = 0
+
+    def upload(self, update: np.ndarray) -> None:
+        data = self.encryptor.encrypt(update)
+        signature = sign_upload(self.identity_key, self.round["id"].encode(), self.client_id,
+                                data)
+        self.transport.put(f"{self.url}/ckks-upload", content=data,
+                           headers={"Content-Type": "application/octet-stream",
+                                    "X-Blindsum-Signature": b64(signature)})
+        self.uploaded_bytes += len(data)
+
+    def wait(self, *, timeout: float) -> dict[str, Any]:
+        """Long-poll until the upload stage is over; raise if the round was aborted."""
+        give_up = time.monotonic() + timeout
+        while self.round["stage"] == "upload":
+            wait = max(0.0, min(LONG_POLL_SECONDS, give_up - time.monotonic()))
+            self.round = self.transport.get(self.url, params={"after": "upload", "wait": wait},
+                                            timeout=wait + 30).json()
+            if self.round["stage"] == "upload" and time.monotonic() >= give_up:
+                raise ServiceUnavailableError(
+                    f"the round stayed open for {timeout:.0f} s; other clients may be slow")
+        if self.round["stage"] == "aborted":
+            raise RoundStateError(f"the round was aborted: {self.round.get('abort_reason')}")
+        return self.round
+
+    def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> dict[str, Any]:
+        if self.round["stage"] != "upload":
+            raise RoundStateError(f"the round is {self.round['stage']!r}, not accepting uploads")
+        self.upload(update)
+        return self.wait(timeout=timeout)

@@ -1,0 +1,203 @@
+"""One organisation's membership of one federation: enroll once, then take part in rounds.
+
+::
+
+    client = Client.enroll(url, federation_id, invite_code, state_file="site-a.json")
+    # later, or in another process: client = Client.load("site-a.json")
+    round_ = client.next_round()
+    client.submit(update, round_)          # runs SecAgg+ or CKKS, whichever the federation uses
+    mean = client.result(round_["id"], average=True)
+
+The state file holds the identity key and the bearer token: it is JSON (never
+pickle), written atomically with mode 0600, and refused if others can read it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from blindsum.client_sdk.ckks_driver import CkksDriver
+from blindsum.client_sdk.enrollment import b64, enroll_with_invite
+from blindsum.client_sdk.secagg_driver import SecAggDriver
+from blindsum.client_sdk.transport import Transport
+from blindsum.crypto.hazmat.signing import generate_identity_key
+from blindsum.errors import ConfigError, NotFoundError, ServiceUnavailableError
+
+__all__ = ["Client", "ClientState"]
+
+STATE_VERSION = 1
+LONG_POLL_SECONDS = 25.0
+
+
+@dataclass
+class ClientState:
+    """What a client must keep between runs (and nothing else)."""
+
+    url: str
+    federation_id: str
+    client_id: int
+    token: str
+    identity_key: str  # raw Ed25519 private key, base64url
+    last_round: int = 0
+    version: int = STATE_VERSION
+
+    def save(self, path: Path) -> None:
+        """Atomically replace ``path`` with this state, readable by the owner only."""
+        tmp = path.with_name(f".{path.name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(asdict(self), handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> ClientState:
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(f"{path} holds a private key and token but others may read it; "
+                              f"run: chmod 600 {path}")
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+            raise ConfigError(f"{path} is not a blindsum client state file (version "
+                              f"{STATE_VERSION})")
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+class Client:
+    """An enrolled client. Create with :meth:`enroll` (once) or :meth:`load`."""
+
+    def __init__(self, state: ClientState, state_file: Path | None = None,
+                 **transport_options: Any) -> None:
+        self.state = state
+        self.state_file = state_file
+        self.transport = Transport(state.url, state.token, **transport_options)
+        raw = base64.urlsafe_b64decode(state.identity_key + "=" * (-len(state.identity_key) % 4))
+        self.identity_key = Ed25519PrivateKey.from_private_bytes(raw)
+        self._federation: dict[str, Any] | None = None
+
+    @classmethod
+    def enroll(cls, url: str, federation_id: str, invite_code: str, *,
+               state_file: str | Path | None = None, label: str = "",
+               **transport_options: Any) -> Client:
+        """Spend an invite; the identity key is generated here and never leaves the client."""
+        path = Path(state_file) if state_file is not None else None
+        if path is not None and path.exists():
+            raise ConfigError(f"{path} already exists: load it with Client.load, or choose "
+                              "another file (an invite can be used only once)")
+        key = generate_identity_key()
+        with Transport(url, **transport_options) as anonymous:
+            client_id, token = enroll_with_invite(anonymous, federation_id, invite_code, key,
+                                                  label)
+        raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        state = ClientState(url=url.rstrip("/"), federation_id=federation_id,
+                            client_id=client_id, token=token, identity_key=b64(raw))
+        if path is not None:
+            state.save(path)
+        return cls(state, path, **transport_options)
+
+    @classmethod
+    def load(cls, state_file: str | Path, **transport_options: Any) -> Client:
+        path = Path(state_file)
+        return cls(ClientState.load(path), path, **transport_options)
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def client_id(self) -> int:
+        return self.state.client_id
+
+    @property
+    def _base(self) -> str:
+        return f"/v1/federations/{self.state.federation_id}"
+
+    def federation(self) -> dict[str, Any]:
+        """The federation's settings: mode, parameter names and shapes, clip norm, budget."""
+        if self._federation is None:
+            self._federation = dict(self.transport.get(self._base).json())
+        return self._federation
+
+    def roster(self) -> dict[int, bytes]:
+        rows = self.transport.get(f"{self._base}/roster").json()
+        return {int(r["client_id"]): base64.urlsafe_b64decode(r["identity_key"] + "=")
+                for r in rows}
+
+    def next_round(self, *, timeout: float = 3600.0) -> dict[str, Any]:
+        """Wait for a round newer than the last one this client took part in, that includes it."""
+        give_up = time.monotonic() + timeout
+        while True:
+            try:
+                current = self.transport.get(f"{self._base}/rounds/current").json()
+            except NotFoundError:  # no round yet
+                current = None
+            if (current is not None and current["number"] > self.state.last_round
+                    and self.client_id in current["participants"]
+                    and current["stage"] not in ("closed", "aborted")):
+                return dict(current)
+            if time.monotonic() >= give_up:
+                raise ServiceUnavailableError(f"no new round opened within {timeout:.0f} s")
+            if current is not None and current["stage"] not in ("closed", "aborted"):
+                wait = min(LONG_POLL_SECONDS, max(0.0, give_up - time.monotonic()))
+                self.transport.get(f"{self._base}/rounds/current", timeout=wait + 30,
+                                   params={"after": current["stage"], "wait": wait})
+            else:
+                time.sleep(1.0)
+
+    def submit(self, update: np.ndarray, round_json: dict[str, Any], *,
+               timeout: float = 3600.0) -> dict[str, Any]:
+        """Protect ``update`` (flat, in the federation's parameter order) and take part in the
+        round to its end; returns the closed round (its ``contributors`` included)."""
+        federation = self.federation()
+        x = np.asarray(update, dtype=np.float64).ravel()
+        if x.size != federation["dimension"]:
+            raise ConfigError(f"the update has {x.size} values; this federation's spec has "
+                              f"{federation['dimension']} (check the parameter order and shapes)")
+        if not np.all(np.isfinite(x)):
+            raise ConfigError("the update contains NaN or infinity; refusing to send it")
+        x = clip_l2(x, federation["clip_norm"])
+        driver: SecAggDriver | CkksDriver
+        if federation["mode"] == "secagg":
+            driver = SecAggDriver(self.transport, self.state.federation_id, round_json,
+                                  client_id=self.client_id, identity_key=self.identity_key,
+                                  roster=self.roster())
+        else:
+            driver = CkksDriver(self.transport, self.state.federation_id, round_json,
+                                client_id=self.client_id, identity_key=self.identity_key)
+        self.state.last_round = max(self.state.last_round, int(round_json["number"]))
+        if self.state_file is not None:
+            self.state.save(self.state_file)
+        self.last_upload_bytes = 0
+        try:
+            return driver.run(x, timeout=timeout)
+        finally:
+            self.last_upload_bytes = driver.uploaded_bytes
+
+    def result(self, round_id: str, *, average: bool = False) -> np.ndarray:
+        """The closed round's sum, or its average over the contributors (float64)."""
+        kind = "average" if average else "sum"
+        data = self.transport.get(f"{self._base}/rounds/{round_id}/result/{kind}").content
+        return np.frombuffer(data, dtype="<f8").copy()
+
+
+def clip_l2(x: np.ndarray, norm: float) -> np.ndarray:
+    """Scale ``x`` down to L2 norm ``norm`` if it is longer (the federation's sensitivity)."""
+    length = float(np.linalg.norm(x))
+    return x if length <= norm else x * (norm / length)

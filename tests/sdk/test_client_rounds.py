@@ -1,0 +1,119 @@
+"""The SDK end to end: real ``blindsum serve`` on loopback, clients in threads, both modes."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blindsum.benchmarks.local_server import LocalServer
+from blindsum.client_sdk import Admin, Client
+from blindsum.errors import AuthError, ConfigError, NotFoundError
+
+TOKEN = "sdk-admin-" + "y" * 32
+DIM = 48
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[LocalServer]:
+    with LocalServer(tmp_path_factory.mktemp("srv") / "data", admin_token=TOKEN) as srv:
+        yield srv
+
+
+@pytest.fixture
+def admin(server) -> Iterator[Admin]:
+    with Admin(server.base_url, TOKEN) as a:
+        yield a
+
+
+OPEN: list[Client] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while OPEN:
+        OPEN.pop().close()
+
+
+def _federation(admin: Admin, server: LocalServer, mode: str, tmp_path: Path,
+                n: int = 4, **settings) -> tuple[str, list[Client]]:
+    fed = admin.create_federation(f"sdk-{mode}", mode, [("lora_B", (6, 4)), ("head", (24,))],
+                                  min_clients=3, max_clients=6, **settings)
+    clients = [Client.enroll(server.base_url, fed["id"], admin.invite(fed["id"], f"site{i}"),
+                             state_file=tmp_path / f"site{i}.json", label=f"site{i}")
+               for i in range(n)]
+    OPEN.extend(clients)
+    return fed["id"], clients
+
+
+def _updates(n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(5)
+    return [rng.uniform(-0.05, 0.05, DIM) for _ in range(n)]
+
+
+def _take_part(client: Client, update: np.ndarray) -> dict:
+    round_ = client.next_round(timeout=60)
+    return client.submit(update, round_, timeout=120)
+
+
+@pytest.mark.parametrize("mode", ["secagg", "ckks"])
+def test_clients_get_the_exact_sum_and_average(server, admin, tmp_path, mode) -> None:
+    fid, clients = _federation(admin, server, mode, tmp_path)
+    xs = _updates(len(clients))
+    with ThreadPoolExecutor(len(clients)) as pool:
+        futures = [pool.submit(_take_part, c, x) for c, x in zip(clients, xs, strict=True)]
+        admin.open_round(fid)
+        finals = [f.result(timeout=180) for f in futures]
+    assert {f["stage"] for f in finals} == {"closed"}
+    rid = finals[0]["id"]
+    assert sorted(finals[0]["contributors"]) == sorted(c.client_id for c in clients)
+    total = clients[0].result(rid)
+    tolerance = 1e-6 if mode == "secagg" else 1e-7
+    np.testing.assert_allclose(total, np.sum(xs, axis=0), atol=tolerance)
+    np.testing.assert_allclose(admin.result(fid, rid, average=True), np.mean(xs, axis=0),
+                               atol=tolerance)
+    assert clients[1].last_upload_bytes > 0
+
+
+def test_a_silent_client_is_dropped_and_the_rest_still_sum(server, admin, tmp_path) -> None:
+    fid, clients = _federation(admin, server, "secagg", tmp_path, n=5,
+                               stage_timeout_seconds=3.0)
+    xs = _updates(5)
+    active = clients[:4]  # the fifth never answers: the deadlines move the round on
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(_take_part, c, x) for c, x in zip(active, xs, strict=False)]
+        admin.open_round(fid)
+        finals = [f.result(timeout=180) for f in futures]
+    rid = finals[0]["id"]
+    assert sorted(finals[0]["contributors"]) == sorted(c.client_id for c in active)
+    np.testing.assert_allclose(clients[0].result(rid), np.sum(xs[:4], axis=0), atol=1e-6)
+
+
+def test_state_file_is_private_reloadable_and_remembers_rounds(server, admin, tmp_path) -> None:
+    fid, clients = _federation(admin, server, "secagg", tmp_path, n=3)
+    path = tmp_path / "site0.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = Client.load(path)
+    OPEN.append(again)
+    assert again.client_id == clients[0].client_id
+    assert again.federation()["dimension"] == DIM
+    with pytest.raises(ConfigError, match="already exists"):
+        Client.enroll(server.base_url, fid, admin.invite(fid), state_file=path)
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        Client.load(path)
+
+
+def test_sdk_raises_the_servers_error_classes(server, admin, tmp_path) -> None:
+    fid, clients = _federation(admin, server, "secagg", tmp_path, n=3)
+    with pytest.raises(AuthError):
+        Client.enroll(server.base_url, fid, "bsi_not-a-real-invite-code-at-all")
+    with pytest.raises(NotFoundError):
+        clients[0].result("no-such-round")
+    with pytest.raises(ConfigError, match="spec has"):
+        clients[0].submit(np.zeros(DIM + 1), {"number": 1})
