@@ -171,6 +171,50 @@ def bench_ingest(
         out.print(_ingest_table(report))
 
 
+@bench_app.command("dp")
+def bench_dp(
+    hidden: Annotated[int, typer.Option(min=8, help="BERT hidden size.")] = 256,
+    layers: Annotated[int, typer.Option(min=1, help="BERT layers.")] = 4,
+    batch_size: Annotated[int, typer.Option(min=1, help="(Expected) batch size.")] = 32,
+    steps: Annotated[int, typer.Option(min=1, help="Timed steps per variant.")] = 20,
+    clients: Annotated[int, typer.Option(min=3, help="Cohort for the masking time.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """DP-SGD step time against a non-private step, and protect time against training time."""
+    if not (_module_installed("opacus") and _module_installed("peft")):
+        console.print("[red]The training extras are not installed.[/] Install them with "
+                      "[bold]pip install -e '.[train]'[/].")
+        raise typer.Exit(code=2)
+    from blindsum.benchmarks.dp import DPBenchConfig, run_dp_bench
+
+    cfg = DPBenchConfig(hidden=hidden, layers=layers, batch_size=batch_size, steps=steps,
+                        clients=clients)
+    with console.status("benchmarking...") as status:
+        report = run_dp_bench(cfg, progress=status.update)
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    table = Table(title=f"DP-SGD on FFA-LoRA, BERT {layers}x{hidden}, batch {batch_size} "
+                        f"({report['update_values']} uploaded values)")
+    table.add_column("variant")
+    table.add_column("seconds", justify="right")
+    table.add_column("vs non-private", justify="right")
+    table.add_row("non-private step", f"{report['plain_step_seconds']:.4f}", "1.00x")
+    for mode, r in report["dp"].items():
+        table.add_row(f"DP-SGD step ({mode})", f"{r['step_seconds']:.4f}",
+                      f"{r['over_plain']:.2f}x")
+    table.add_row("PRV accounting check, once per round",
+                  f"{report['accounting_seconds_per_round']:.4f}", "")
+    protect = report["protect"]
+    table.add_row("SecAgg+ masking / round's training", f"{protect['secagg_mask_seconds']:.4f}",
+                  f"{protect['secagg_fraction_of_training']:.2%}")
+    if "ckks_encrypt_seconds" in protect:
+        table.add_row("CKKS encryption / round's training",
+                      f"{protect['ckks_encrypt_seconds']:.4f}",
+                      f"{protect['ckks_fraction_of_training']:.2%}")
+    out.print(table)
+
+
 def _ingest_table(report: dict[str, Any]) -> Table:
     cfg = report["config"]
     table = Table(title=f"Masked uploads through uvicorn, d={cfg['dim']}, "
