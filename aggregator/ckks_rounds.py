@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from blindsum.aggregator import rounds
+from blindsum.aggregator import results, rounds
 from blindsum.aggregator.blobs import BlobStore
 from blindsum.aggregator.models import ClientRow, CustodyKeyRow, FederationRow, RoundRow
 from blindsum.crypto.ckks.accumulator import EncryptedSumAccumulator, upload_attestation_payload
@@ -101,10 +101,7 @@ def close_upload_stage(session: Session, blobs: BlobStore, federation: Federatio
         rounds.abort_round(session, round_row, f"{type(exc).__name__}: {exc}")
         session.commit()
         return
-    data = np.ascontiguousarray(total, dtype="<f8").tobytes()
-    round_row.result_blob = blobs.put([data], max_bytes=len(data))[0]
-    round_row.contributors = sorted(m.sender for m in messages)
-    rounds.advance(session, round_row, rounds.CLOSED, 0)
+    results.publish(session, blobs, round_row, total, [m.sender for m in messages])
     session.commit()
 
 

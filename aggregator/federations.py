@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from blindsum.aggregator import global_model
 from blindsum.aggregator.credentials import (
     CLIENT_PREFIX,
     INVITE_PREFIX,
@@ -22,6 +23,7 @@ from blindsum.aggregator.credentials import (
     new_secret,
 )
 from blindsum.aggregator.models import ClientRow, FederationRow, InviteRow
+from blindsum.aggregator.update_rules import UpdateRule
 from blindsum.crypto.ckks.params import CkksParams
 from blindsum.crypto.enrollment import enrollment_payload
 from blindsum.crypto.hazmat.signing import verify_signature
@@ -68,6 +70,7 @@ class FederationSpec:
     stage_timeout_seconds: float = 300.0
     epsilon_budget: float = 8.0
     delta: float = 1e-5
+    update_rule: UpdateRule = field(default_factory=UpdateRule)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -117,6 +120,7 @@ def create_federation(session: Session, spec: FederationSpec) -> FederationRow:
         epsilon_budget=spec.epsilon_budget, delta=spec.delta, created_at=spec.created_at,
     )
     session.add(row)
+    global_model.create(session, row, spec.update_rule)
     session.commit()
     return row
 

@@ -23,7 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "ClientRow", "CustodyKeyRow", "FederationRow", "InviteRow", "MessageRow",
+__all__ = ["Base", "ClientRow", "CustodyKeyRow", "FederationRow", "GlobalModelRow", "InviteRow",
+           "MessageRow",
            "RelayRow", "RoundRow"]
 
 
@@ -148,3 +149,17 @@ class RelayRow(Base):
     stage: Mapped[str] = mapped_column(String(32), primary_key=True)
     recipient: Mapped[int] = mapped_column(Integer, primary_key=True)
     body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class GlobalModelRow(Base):
+    """The federation's global adapter (a float64 blob; none = all zeros) and rule state."""
+
+    __tablename__ = "global_models"
+
+    federation_id: Mapped[str] = mapped_column(ForeignKey("federations.id"), primary_key=True)
+    rule: Mapped[dict[str, Any]] = mapped_column(JSON)
+    rounds_applied: Mapped[int] = mapped_column(Integer)
+    last_round_number: Mapped[int] = mapped_column(Integer)
+    params_blob: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    m_blob: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    v_blob: Mapped[str | None] = mapped_column(String(64), nullable=True)

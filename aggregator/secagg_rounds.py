@@ -18,11 +18,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from blindsum.aggregator import rounds
+from blindsum.aggregator import results, rounds
 from blindsum.aggregator.blobs import BlobStore
 from blindsum.aggregator.models import ClientRow, FederationRow, RelayRow, RoundRow
 from blindsum.crypto.hazmat.signing import verify_signature
@@ -293,7 +292,4 @@ def _close(server: SecAggServer, stage: str) -> dict[int, Any]:
 def _publish(session: Session, blobs: BlobStore, round_row: RoundRow,
              relays: dict[int, Any]) -> None:
     decoded, contributors = relays[_BROADCAST]
-    data = np.ascontiguousarray(decoded, dtype="<f8").tobytes()
-    round_row.result_blob = blobs.put([data], max_bytes=len(data))[0]
-    round_row.contributors = contributors
-    rounds.advance(session, round_row, rounds.CLOSED, 0)
+    results.publish(session, blobs, round_row, decoded, contributors)

@@ -49,6 +49,16 @@ class ParameterSpec(_Strict):
     shape: list[Annotated[int, Field(ge=1, le=2**31)]] = Field(min_length=1, max_length=8)
 
 
+class UpdateRuleSpec(_Strict):
+    """How each round's average moves the global adapter (FedAvg, FedAdam or FedYogi)."""
+
+    name: Literal["fedavg", "fedadam", "fedyogi"] = "fedavg"
+    learning_rate: float = Field(default=1.0, gt=0, le=100)
+    beta1: float = Field(default=0.9, ge=0, lt=1)
+    beta2: float = Field(default=0.99, ge=0, lt=1)
+    tau: float = Field(default=1e-3, gt=0, le=1)
+
+
 class FederationCreate(_Strict):
     name: str = Field(min_length=1, max_length=200)
     mode: Literal["secagg", "ckks"]
@@ -61,6 +71,7 @@ class FederationCreate(_Strict):
     stage_timeout_seconds: float = Field(default=300.0, gt=0, le=7 * 24 * 3600)
     epsilon_budget: float = Field(default=8.0, gt=0, le=1000)
     delta: float = Field(default=1e-5, gt=0, lt=1)
+    update_rule: UpdateRuleSpec = Field(default_factory=UpdateRuleSpec)
 
 
 class FederationPublic(_Strict):
@@ -78,6 +89,7 @@ class FederationPublic(_Strict):
     stage_timeout_seconds: float
     epsilon_budget: float
     delta: float
+    update_rule: UpdateRuleSpec
     created_at: datetime
 
 

@@ -54,8 +54,9 @@ def _model(cfg: DPBenchConfig) -> Any:
 
     torch.manual_seed(0)
     config = BertConfig(vocab_size=2000, hidden_size=cfg.hidden, num_hidden_layers=cfg.layers,
-                        num_attention_heads=4, intermediate_size=4 * cfg.hidden, num_labels=3,
+                        num_attention_heads=4, intermediate_size=4 * cfg.hidden,
                         max_position_embeddings=cfg.seq_len)
+    config.num_labels = 3
     return get_peft_model(BertForSequenceClassification(config),
                           LoraConfig(r=cfg.rank, target_modules=["query", "value"]))
 
@@ -86,7 +87,8 @@ def _plain_step_seconds(cfg: DPBenchConfig) -> float:
     for _ in range(cfg.steps + 2):
         t0 = time.perf_counter()
         opt.zero_grad()
-        torch.nn.functional.cross_entropy(_forward(model, ids), labels).backward()
+        loss = torch.nn.functional.cross_entropy(_forward(model, ids), labels)
+        loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
         times.append(time.perf_counter() - t0)
     return statistics.median(times[2:])

@@ -63,6 +63,16 @@ class Admin:
         url = f"/v1/federations/{federation_id}/rounds/{round_id}/abort"
         return dict(self.transport.post(url).json())
 
+    def global_adapter(self, federation_id: str) -> np.ndarray:
+        data = self.transport.get(f"/v1/federations/{federation_id}/global").content
+        return np.frombuffer(data, dtype="<f8").copy()
+
+    def set_global_adapter(self, federation_id: str, values: np.ndarray) -> None:
+        """The starting adapter (e.g. plain LoRA's shared A); refused once a round closed."""
+        data = np.ascontiguousarray(values, dtype="<f8").tobytes()
+        self.transport.put(f"/v1/federations/{federation_id}/global", content=data,
+                           headers={"Content-Type": "application/octet-stream"})
+
     def result(self, federation_id: str, round_id: str, *, average: bool = False) -> np.ndarray:
         """The closed round's sum (or average over its contributors), float64."""
         kind = "average" if average else "sum"

@@ -190,6 +190,11 @@ class Client:
         finally:
             self.last_upload_bytes = driver.uploaded_bytes
 
+    def global_adapter(self) -> np.ndarray:
+        """The federation's global adapter after every closed round (float64, spec order)."""
+        data = self.transport.get(f"{self._base}/global").content
+        return np.frombuffer(data, dtype="<f8").copy()
+
     def result(self, round_id: str, *, average: bool = False) -> np.ndarray:
         """The closed round's sum, or its average over the contributors (float64)."""
         kind = "average" if average else "sum"

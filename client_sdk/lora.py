@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "adapter_parameters",
     "apply_flat",
+    "export_adapter",
     "flat_values",
     "freeze_shared_a",
     "parameter_spec",
@@ -103,3 +104,16 @@ def freeze_shared_a(model: torch.nn.Module, seed: bytes) -> None:
             values = torch.rand(p.shape, generator=gen, dtype=torch.float64) * 2 - 1
             p.copy_((values * bound).to(p.dtype))
             p.requires_grad_(False)
+
+
+def export_adapter(model: torch.nn.Module, global_values: np.ndarray, directory: str,
+                   *, ffa: bool = True) -> None:
+    """Write the federation's global adapter as a standard PEFT adapter directory.
+
+    ``model`` is the PEFT model the federation trains (with FFA-LoRA, its A already
+    set from the shared seed); ``PeftModel.from_pretrained(base, directory)`` loads
+    the result. Opacus' ``_module.`` wrapper, if any, is looked through.
+    """
+    target = getattr(model, "_module", model)
+    apply_flat(target, global_values, ffa=ffa, add=False)
+    target.save_pretrained(directory)  # type: ignore[operator]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Header, Request, Response, status
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
-from blindsum.aggregator import ckks_rounds
+from blindsum.aggregator import ckks_rounds, global_model
 from blindsum.aggregator import federations as feds
 from blindsum.aggregator.models import ClientRow, FederationRow
-from blindsum.api.deps import AdminDep, AdminOrClient, CurrentClient, SessionDep
+from blindsum.aggregator.update_rules import UpdateRule
+from blindsum.api.bodies import OCTETS, octet_body_doc, read_exact
+from blindsum.api.deps import AdminDep, AdminOrClient, BlobsDep, CurrentClient, SessionDep
 from blindsum.api.schemas import (
     ClientPublic,
     EnrollRequest,
@@ -20,13 +24,14 @@ from blindsum.api.schemas import (
     InviteCreate,
     InvitePublic,
     ParameterSpec,
+    UpdateRuleSpec,
 )
 from blindsum.errors import NotFoundError
 
 router = APIRouter(prefix="/v1/federations", tags=["federations"])
 
 
-def _public(row: FederationRow) -> FederationPublic:
+def _public(row: FederationRow, rule: UpdateRule) -> FederationPublic:
     params = [ParameterSpec(name=p["name"], shape=p["shape"])
               for p in row.update_spec["parameters"]]
     return FederationPublic(
@@ -36,6 +41,7 @@ def _public(row: FederationRow) -> FederationPublic:
         corruption_rate=row.corruption_rate, clip_norm=row.clip_norm,
         stage_timeout_seconds=row.stage_timeout_seconds, epsilon_budget=row.epsilon_budget,
         delta=row.delta, created_at=row.created_at,
+        update_rule=UpdateRuleSpec(**rule.to_json()),
     )
 
 
@@ -54,12 +60,13 @@ def create_federation(body: FederationCreate, request: Request, session: Session
         dropout_rate=body.dropout_rate, corruption_rate=body.corruption_rate,
         clip_norm=body.clip_norm, stage_timeout_seconds=body.stage_timeout_seconds,
         epsilon_budget=body.epsilon_budget, delta=body.delta,
+        update_rule=UpdateRule(**body.update_rule.model_dump()),
     )
     row = feds.create_federation(session, spec)
     if row.mode == "ckks":
         ckks_rounds.create_custody(session, request.app.state.blobs, row,
                                    request.app.state.custody_kek)
-    return _public(row)
+    return _public(row, spec.update_rule)
 
 
 @router.get("/{federation_id}", summary="A federation's settings (admin and its clients)")
@@ -67,7 +74,31 @@ def get_federation(federation_id: str, session: SessionDep,
                    caller: AdminOrClient) -> FederationPublic:
     if caller is not None and caller.federation_id != federation_id:
         raise NotFoundError("no such federation")
-    return _public(feds.get_federation(session, federation_id))
+    return _public(feds.get_federation(session, federation_id),
+                   global_model.rule_of(session, federation_id))
+
+
+@router.get("/{federation_id}/global", summary="The global adapter (float64 LE, spec order)",
+            response_class=Response, responses={200: {"content": {OCTETS: {}}}})
+def get_global(federation_id: str, session: SessionDep, blobs: BlobsDep,
+               caller: AdminOrClient) -> Response:
+    if caller is not None and caller.federation_id != federation_id:
+        raise NotFoundError("no such federation")
+    data, applied = global_model.read(session, blobs, feds.get_federation(session, federation_id))
+    return Response(data, media_type=OCTETS, headers={"X-Blindsum-Rounds-Applied": str(applied)})
+
+
+@router.put("/{federation_id}/global", status_code=status.HTTP_204_NO_CONTENT,
+            openapi_extra=octet_body_doc(), response_class=Response,
+            summary="Set the starting global adapter, before any round closes (admin)")
+async def set_global(federation_id: str, request: Request, session: SessionDep,
+                     blobs: BlobsDep, _admin: AdminDep,
+                     content_length: Annotated[int, Header(ge=0)]) -> Response:
+    federation = await run_in_threadpool(feds.get_federation, session, federation_id)
+    data = await read_exact(request, content_length, 8 * federation.dimension,
+                            "the global adapter (float64 per value)")
+    await run_in_threadpool(global_model.set_initial, session, blobs, federation, data)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{federation_id}/invites", status_code=status.HTTP_201_CREATED,

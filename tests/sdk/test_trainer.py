@@ -220,3 +220,17 @@ def test_a_transformer_built_from_a_config_trains_with_dp_ffa_lora() -> None:
     assert update.delta.size == sum(int(np.prod(s)) for _, s in spec)
     assert np.all(np.isfinite(update.delta)) and np.any(update.delta != 0)
     assert update.event.epsilon_after == pytest.approx(trainer.accountant.epsilon)
+
+
+def test_global_adapter_exports_as_a_peft_adapter_directory(tmp_path) -> None:
+    from blindsum.client_sdk.lora import export_adapter
+
+    trainer = _trainer()
+    global_b = np.random.default_rng(0).normal(0, 0.1, flat_values(trainer.model).size)
+    export_adapter(trainer.model, global_b, str(tmp_path / "global"))
+    loaded = PeftModel.from_pretrained(Tiny(), tmp_path / "global")
+    np.testing.assert_allclose(flat_values(loaded), global_b, rtol=1e-6)  # B, float32
+    shared_a = [p for n, p in _reference().named_parameters() if ".lora_A." in n]
+    loaded_a = [p for n, p in loaded.named_parameters() if ".lora_A." in n]
+    for want, got in zip(shared_a, loaded_a, strict=True):
+        torch.testing.assert_close(got, want)
