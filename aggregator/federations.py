@@ -32,6 +32,7 @@ from blindsum.crypto.secagg.params import SecAggParams
 from blindsum.errors import AuthError, ConfigError, NotFoundError
 
 __all__ = [
+    "ClientLevelDP",
     "FederationSpec",
     "ParameterShape",
     "authenticate_client",
@@ -56,6 +57,19 @@ class ParameterShape:
 
 
 @dataclass(frozen=True)
+class ClientLevelDP:
+    """Distributed discrete Gaussian noise added by the clients (secagg only): the sum of any
+    ``min_survivors`` clients carries noise of std ``noise_multiplier * clip_norm``; each round
+    samples every enrolled client with probability ``sample_rate`` (Poisson)."""
+
+    noise_multiplier: float
+    sample_rate: float = 1.0
+
+    def to_json(self) -> dict[str, float]:
+        return {"noise_multiplier": self.noise_multiplier, "sample_rate": self.sample_rate}
+
+
+@dataclass(frozen=True)
 class FederationSpec:
     """Everything fixed when a federation is created."""
 
@@ -71,6 +85,7 @@ class FederationSpec:
     epsilon_budget: float = 8.0
     delta: float = 1e-5
     update_rule: UpdateRule = field(default_factory=UpdateRule)
+    client_dp: ClientLevelDP | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -99,6 +114,11 @@ class FederationSpec:
             problems.append("the privacy budget needs epsilon > 0 and 0 < delta < 1")
         if self.stage_timeout_seconds <= 0 or self.clip_norm <= 0:
             problems.append("stage_timeout_seconds and clip_norm must be positive")
+        if self.client_dp is not None:
+            if self.mode != "secagg":
+                problems.append("client-level distributed DP needs mode secagg")
+            if not (self.client_dp.noise_multiplier > 0 and 0 < self.client_dp.sample_rate <= 1):
+                problems.append("client_dp needs noise_multiplier > 0 and 0 < sample_rate <= 1")
         if problems:
             raise ConfigError("invalid federation: " + "; ".join(problems))
         if self.mode == "secagg":
@@ -118,6 +138,7 @@ def create_federation(session: Session, spec: FederationSpec) -> FederationRow:
         dropout_rate=spec.dropout_rate, corruption_rate=spec.corruption_rate,
         clip_norm=spec.clip_norm, stage_timeout_seconds=spec.stage_timeout_seconds,
         epsilon_budget=spec.epsilon_budget, delta=spec.delta, created_at=spec.created_at,
+        client_dp=None if spec.client_dp is None else spec.client_dp.to_json(),
     )
     session.add(row)
     global_model.create(session, row, spec.update_rule)

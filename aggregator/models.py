@@ -68,6 +68,7 @@ class FederationRow(Base):
     epsilon_budget: Mapped[float] = mapped_column(Float)
     delta: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    client_dp: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class InviteRow(Base):

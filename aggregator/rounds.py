@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import secrets
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -85,6 +86,13 @@ def open_round(session: Session, federation: FederationRow,
         raise ThresholdNotMetError(f"only {len(participants)} clients are enrolled; the "
                                    f"federation needs {federation.min_clients} to open a round")
     participants = participants[: federation.max_clients]
+    rate = float((federation.client_dp or {}).get("sample_rate", 1.0))
+    if rate < 1.0:  # Poisson client sampling, as client-level DP accounting assumes
+        participants = [p for p in participants if secrets.randbelow(2**53) < rate * 2**53]
+        if len(participants) < federation.min_clients:
+            raise ThresholdNotMetError(
+                f"Poisson sampling at rate {rate} drew {len(participants)} clients, fewer than "
+                f"min_clients={federation.min_clients}; open the round again (or raise the rate)")
     number = (session.scalar(select(func.max(RoundRow.number))
                              .where(RoundRow.federation_id == federation.id)) or 0) + 1
     now = _now()

@@ -27,6 +27,7 @@ from blindsum.aggregator.models import ClientRow, FederationRow, RelayRow, Round
 from blindsum.crypto.hazmat.signing import verify_signature
 from blindsum.crypto.secagg import wire
 from blindsum.crypto.secagg.context import RoundContext
+from blindsum.crypto.secagg.distributed_dp import DDGParams, decode_sum
 from blindsum.crypto.secagg.messages import KeyAdvert
 from blindsum.crypto.secagg.params import SecAggParams
 from blindsum.crypto.secagg.server import SecAggServer
@@ -57,10 +58,24 @@ _BROADCAST = 0
 def protocol_for(federation: FederationRow, n: int) -> dict[str, Any]:
     p = SecAggParams.derive(n, dropout_rate=federation.dropout_rate,
                             corruption_rate=federation.corruption_rate)
-    return {"mode": "secagg", "neighbours": p.neighbours, "threshold": p.threshold,
-            "min_survivors": max(p.min_survivors, federation.min_clients), "bits": p.bits,
-            "prg": p.prg.value, "clip_norm": federation.clip_norm,
-            "max_clients": federation.max_clients, "dimension": federation.dimension}
+    min_survivors = max(p.min_survivors, federation.min_clients)
+    protocol: dict[str, Any] = {
+        "mode": "secagg", "neighbours": p.neighbours, "threshold": p.threshold,
+        "min_survivors": min_survivors, "bits": p.bits, "prg": p.prg.value,
+        "clip_norm": federation.clip_norm, "max_clients": federation.max_clients,
+        "dimension": federation.dimension}
+    if federation.client_dp is not None:
+        ddg = ddg_params(federation, n, min_survivors, p.bits)
+        protocol |= {"dimension": ddg.padded, "ddg": ddg.to_json()}
+    return protocol
+
+
+def ddg_params(federation: FederationRow, n: int, min_survivors: int, bits: int) -> DDGParams:
+    """The round's distributed-DP encoding: every client derives and checks the same."""
+    assert federation.client_dp is not None
+    return DDGParams.derive(dimension=federation.dimension, clip=federation.clip_norm,
+                            noise_multiplier=float(federation.client_dp["noise_multiplier"]),
+                            min_survivors=min_survivors, max_clients=n, bits=bits)
 
 
 def context_of(round_row: RoundRow) -> RoundContext:
@@ -253,7 +268,7 @@ def close_stage(session: Session, blobs: BlobStore, round_row: RoundRow, stage: 
     timeout = _timeout(session, round_row)
     try:
         server = _replay(session, blobs, round_row, stage)
-        relays = _close(server, stage)
+        relays = _close(server, stage, round_row)
     except BlindsumError as exc:
         rounds.abort_round(session, round_row, f"{type(exc).__name__}: {exc}")
         session.commit()
@@ -274,7 +289,7 @@ def _timeout(session: Session, round_row: RoundRow) -> float:
     return federation.stage_timeout_seconds
 
 
-def _close(server: SecAggServer, stage: str) -> dict[int, Any]:
+def _close(server: SecAggServer, stage: str, round_row: RoundRow) -> dict[int, Any]:
     if stage == ADVERTISE:
         return {u: [wire.advert_to_json(a) for a in adverts]
                 for u, adverts in server.close_advertise_keys().items()}
@@ -285,7 +300,11 @@ def _close(server: SecAggServer, stage: str) -> dict[int, Any]:
     if stage == CONSISTENCY:
         return {_BROADCAST: [wire.signature_to_json(s) for s in server.close_consistency()]}
     result = server.finalize()
-    decoded = server.context.codec.dequantize_sum(result.total, len(result.contributors))
+    if "ddg" in round_row.protocol:  # distributed DP: centre, rotate back, rescale
+        decoded = decode_sum(result.total, DDGParams.from_json(round_row.protocol["ddg"]),
+                             round_row.round_seed)
+    else:
+        decoded = server.context.codec.dequantize_sum(result.total, len(result.contributors))
     return {_BROADCAST: (decoded, list(result.contributors))}
 
 

@@ -59,6 +59,15 @@ class UpdateRuleSpec(_Strict):
     tau: float = Field(default=1e-3, gt=0, le=1)
 
 
+class ClientDPSpec(_Strict):
+    """Client-level distributed DP (secagg): discrete Gaussian noise added by the clients."""
+
+    noise_multiplier: float = Field(gt=0, le=100, description=(
+        "noise std of any min_survivors clients' sum, in units of clip_norm"))
+    sample_rate: float = Field(default=1.0, gt=0, le=1,
+                               description="Poisson probability that a client joins a round")
+
+
 class FederationCreate(_Strict):
     name: str = Field(min_length=1, max_length=200)
     mode: Literal["secagg", "ckks"]
@@ -72,6 +81,7 @@ class FederationCreate(_Strict):
     epsilon_budget: float = Field(default=8.0, gt=0, le=1000)
     delta: float = Field(default=1e-5, gt=0, lt=1)
     update_rule: UpdateRuleSpec = Field(default_factory=UpdateRuleSpec)
+    client_dp: ClientDPSpec | None = None
 
 
 class FederationPublic(_Strict):
@@ -90,6 +100,7 @@ class FederationPublic(_Strict):
     epsilon_budget: float
     delta: float
     update_rule: UpdateRuleSpec
+    client_dp: ClientDPSpec | None
     created_at: datetime
 
 

@@ -27,12 +27,18 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+from blindsum.client_sdk.accountant import client_level_epsilon
 from blindsum.client_sdk.ckks_driver import CkksDriver
 from blindsum.client_sdk.enrollment import b64, enroll_with_invite
 from blindsum.client_sdk.secagg_driver import SecAggDriver
 from blindsum.client_sdk.transport import Transport
 from blindsum.crypto.hazmat.signing import generate_identity_key
-from blindsum.errors import ConfigError, NotFoundError, ServiceUnavailableError
+from blindsum.errors import (
+    BudgetExhaustedError,
+    ConfigError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
 __all__ = ["Client", "ClientState"]
 
@@ -50,6 +56,7 @@ class ClientState:
     token: str
     identity_key: str  # raw Ed25519 private key, base64url
     last_round: int = 0
+    client_dp_rounds: int = 0  # rounds this client sent a distributed-DP update in
     version: int = STATE_VERSION
 
     def save(self, path: Path) -> None:
@@ -86,6 +93,7 @@ class Client:
         raw = base64.urlsafe_b64decode(state.identity_key + "=" * (-len(state.identity_key) % 4))
         self.identity_key = Ed25519PrivateKey.from_private_bytes(raw)
         self._federation: dict[str, Any] | None = None
+        self._effective_noise_multiplier = 0.0
 
     @classmethod
     def enroll(cls, url: str, federation_id: str, invite_code: str, *,
@@ -177,11 +185,15 @@ class Client:
         if federation["mode"] == "secagg":
             driver = SecAggDriver(self.transport, self.state.federation_id, round_json,
                                   client_id=self.client_id, identity_key=self.identity_key,
-                                  roster=self.roster())
+                                  roster=self.roster(), federation=federation)
+            if driver.ddg is not None:
+                self._check_client_level_budget(driver.ddg.effective_noise_multiplier)
         else:
             driver = CkksDriver(self.transport, self.state.federation_id, round_json,
                                 client_id=self.client_id, identity_key=self.identity_key)
         self.state.last_round = max(self.state.last_round, int(round_json["number"]))
+        if federation.get("client_dp"):
+            self.state.client_dp_rounds += 1  # counted before sending: never undercounted
         if self.state_file is not None:
             self.state.save(self.state_file)
         self.last_upload_bytes = 0
@@ -194,6 +206,25 @@ class Client:
         """The federation's global adapter after every closed round (float64, spec order)."""
         data = self.transport.get(f"{self._base}/global").content
         return np.frombuffer(data, dtype="<f8").copy()
+
+    def client_level_epsilon(self, extra_rounds: int = 0) -> float:
+        """This client's client-level epsilon under the federation's distributed DP."""
+        federation = self.federation()
+        if not federation.get("client_dp"):
+            return 0.0
+        z = self._effective_noise_multiplier
+        return client_level_epsilon(z, float(federation["client_dp"]["sample_rate"]),
+                                    self.state.client_dp_rounds + extra_rounds,
+                                    float(federation["delta"]))
+
+    def _check_client_level_budget(self, effective_noise_multiplier: float) -> None:
+        self._effective_noise_multiplier = effective_noise_multiplier
+        federation = self.federation()
+        after = self.client_level_epsilon(extra_rounds=1)
+        if after > float(federation["epsilon_budget"]):
+            raise BudgetExhaustedError(
+                f"this round would bring this client's client-level epsilon to {after:.3f}, over "
+                f"the federation's budget of {federation['epsilon_budget']}; it must stop here")
 
     def result(self, round_id: str, *, average: bool = False) -> np.ndarray:
         """The closed round's sum, or its average over the contributors (float64)."""

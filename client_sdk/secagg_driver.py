@@ -19,7 +19,8 @@ from blindsum.client_sdk.transport import Transport
 from blindsum.crypto.secagg import wire
 from blindsum.crypto.secagg.client import SecAggClient
 from blindsum.crypto.secagg.context import RoundContext
-from blindsum.errors import RoundStateError, ServiceUnavailableError
+from blindsum.crypto.secagg.distributed_dp import DDGParams, encode
+from blindsum.errors import ConfigError, RoundStateError, ServiceUnavailableError
 
 __all__ = ["ORDER", "SecAggDriver", "round_seed_of", "stage_index"]
 
@@ -42,7 +43,7 @@ class SecAggDriver:
 
     def __init__(self, transport: Transport, federation_id: str, round_json: dict[str, Any],
                  *, client_id: int, identity_key: Ed25519PrivateKey,
-                 roster: dict[int, bytes]) -> None:
+                 roster: dict[int, bytes], federation: dict[str, Any] | None = None) -> None:
         self.transport = transport
         self.round = round_json
         self.url = f"/v1/federations/{federation_id}/rounds/{round_json['id']}"
@@ -53,6 +54,32 @@ class SecAggDriver:
         self.machine = SecAggClient(self.context, client_id=client_id, identity_key=identity_key,
                                     roster=roster)
         self.uploaded_bytes = 0
+        self.ddg = self._checked_ddg(federation)
+
+    def _checked_ddg(self, federation: dict[str, Any] | None) -> DDGParams | None:
+        """The round's distributed-DP encoding, re-derived here: a server cannot make this
+        client add less noise than the federation promises."""
+        announced = self.round["protocol"].get("ddg")
+        if announced is None:
+            if federation is not None and federation.get("client_dp"):
+                raise ConfigError("the federation promises client-level DP but the round does "
+                                  "not announce it; refusing to send an unnoised update")
+            return None
+        if federation is None or not federation.get("client_dp"):
+            raise ConfigError("the round announces distributed DP the federation does not have")
+        protocol = self.round["protocol"]
+        if int(protocol["min_survivors"]) < int(federation["min_clients"]):
+            raise ConfigError("the round's min_survivors is below the federation's min_clients")
+        mine = DDGParams.derive(dimension=int(federation["dimension"]),
+                                clip=float(federation["clip_norm"]),
+                                noise_multiplier=float(federation["client_dp"]["noise_multiplier"]),
+                                min_survivors=int(protocol["min_survivors"]),
+                                max_clients=len(self.round["participants"]),
+                                bits=int(protocol["bits"]))
+        if DDGParams.from_json(announced) != mine:
+            raise ConfigError("the server announced distributed-DP parameters that differ from "
+                              "the ones this client derives from the federation's settings")
+        return mine
 
     def _relay(self, stage: str) -> Any:
         return self.transport.get(f"{self.url}/secagg/{stage}/relay").json()
@@ -71,7 +98,11 @@ class SecAggDriver:
         """Clip, quantize and mask ``update`` (float) for this round: the bytes to upload."""
         limit = self.context.params.neighbours
         envelopes = wire.envelopes_from_json(self._relay("share-keys"), limit=limit)
-        masked = self.machine.mask_update(envelopes, update)
+        if self.ddg is not None:
+            words = encode(update, self.ddg, self.context.round_seed)
+            masked = self.machine.mask_encoded(envelopes, words)
+        else:
+            masked = self.machine.mask_update(envelopes, update)
         return np.ascontiguousarray(masked.vector, dtype=masked.vector.dtype.newbyteorder("<")
                                     ).tobytes()
 

@@ -16,6 +16,7 @@ from blindsum.aggregator.update_rules import UpdateRule
 from blindsum.api.bodies import OCTETS, octet_body_doc, read_exact
 from blindsum.api.deps import AdminDep, AdminOrClient, BlobsDep, CurrentClient, SessionDep
 from blindsum.api.schemas import (
+    ClientDPSpec,
     ClientPublic,
     EnrollRequest,
     EnrollResponse,
@@ -42,6 +43,7 @@ def _public(row: FederationRow, rule: UpdateRule) -> FederationPublic:
         stage_timeout_seconds=row.stage_timeout_seconds, epsilon_budget=row.epsilon_budget,
         delta=row.delta, created_at=row.created_at,
         update_rule=UpdateRuleSpec(**rule.to_json()),
+        client_dp=None if row.client_dp is None else ClientDPSpec(**row.client_dp),
     )
 
 
@@ -61,6 +63,8 @@ def create_federation(body: FederationCreate, request: Request, session: Session
         clip_norm=body.clip_norm, stage_timeout_seconds=body.stage_timeout_seconds,
         epsilon_budget=body.epsilon_budget, delta=body.delta,
         update_rule=UpdateRule(**body.update_rule.model_dump()),
+        client_dp=None if body.client_dp is None else feds.ClientLevelDP(
+            **body.client_dp.model_dump()),
     )
     row = feds.create_federation(session, spec)
     if row.mode == "ckks":

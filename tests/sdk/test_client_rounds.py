@@ -12,7 +12,7 @@ import pytest
 
 from blindsum.benchmarks.local_server import LocalServer
 from blindsum.client_sdk import Admin, Client
-from blindsum.errors import AuthError, ConfigError, NotFoundError
+from blindsum.errors import AuthError, BudgetExhaustedError, ConfigError, NotFoundError
 
 TOKEN = "sdk-admin-" + "y" * 32
 DIM = 48
@@ -117,3 +117,50 @@ def test_sdk_raises_the_servers_error_classes(server, admin, tmp_path) -> None:
         clients[0].result("no-such-round")
     with pytest.raises(ConfigError, match="spec has"):
         clients[0].submit(np.zeros(DIM + 1), {"number": 1})
+
+
+def test_distributed_dp_round_sums_with_the_stated_noise(server, admin, tmp_path) -> None:
+    fid, clients = _federation(admin, server, "secagg", tmp_path,
+                               client_dp={"noise_multiplier": 1.0})
+    xs = _updates(len(clients))
+    with ThreadPoolExecutor(len(clients)) as pool:
+        futures = [pool.submit(_take_part, c, x) for c, x in zip(clients, xs, strict=True)]
+        round_ = admin.open_round(fid)
+        finals = [f.result(timeout=180) for f in futures]
+    assert "ddg" in round_["protocol"] and round_["protocol"]["dimension"] == 64  # padded
+    total = clients[0].result(finals[0]["id"])
+    error = total - np.sum(xs, axis=0)
+    min_survivors = round_["protocol"]["min_survivors"]
+    sigma = 1.0 * np.sqrt(len(clients) / min_survivors)
+    assert np.all(np.abs(error) < 6 * sigma) and np.std(error) > sigma / 4  # noise is there
+    assert clients[0].state.client_dp_rounds == 1
+    assert clients[0].client_level_epsilon() > 0
+
+
+def test_client_refuses_a_round_announcing_less_noise(server, admin, tmp_path) -> None:
+    from blindsum.client_sdk.secagg_driver import SecAggDriver
+
+    fid, clients = _federation(admin, server, "secagg", tmp_path,
+                               client_dp={"noise_multiplier": 1.0})
+    round_ = admin.open_round(fid)
+    lying = dict(round_, protocol=dict(round_["protocol"]))
+    lying["protocol"]["ddg"] = dict(round_["protocol"]["ddg"], sigma_client=1.0)
+    c = clients[0]
+    with pytest.raises(ConfigError, match="differ"):
+        SecAggDriver(c.transport, fid, lying, client_id=c.client_id,
+                     identity_key=c.identity_key, roster=c.roster(), federation=c.federation())
+    silent = dict(round_, protocol={k: v for k, v in round_["protocol"].items() if k != "ddg"})
+    with pytest.raises(ConfigError, match="unnoised"):
+        SecAggDriver(c.transport, fid, silent, client_id=c.client_id,
+                     identity_key=c.identity_key, roster=c.roster(), federation=c.federation())
+    admin.abort(fid, round_["id"])
+
+
+def test_client_level_budget_is_refused_before_sending(server, admin, tmp_path) -> None:
+    fid, clients = _federation(admin, server, "secagg", tmp_path, epsilon_budget=0.01,
+                               client_dp={"noise_multiplier": 0.5})
+    round_ = admin.open_round(fid)
+    with pytest.raises(BudgetExhaustedError, match="client-level epsilon"):
+        clients[0].submit(np.zeros(DIM), clients[0].next_round(timeout=10))
+    assert clients[0].state.client_dp_rounds == 0
+    admin.abort(fid, round_["id"])
