@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from blindsum.aggregator import results, rounds
+from blindsum.aggregator import ledger, results, rounds
 from blindsum.aggregator.blobs import BlobStore
 from blindsum.aggregator.models import ClientRow, CustodyKeyRow, FederationRow, RoundRow
 from blindsum.crypto.ckks.accumulator import EncryptedSumAccumulator, upload_attestation_payload
@@ -76,6 +76,7 @@ def submit_upload(session: Session, blobs: BlobStore, federation: FederationRow,
     before the message row commits, and the row commits before the caller
     acknowledges. The last participant's upload closes the stage.
     """
+    ledger.check_within_budget(session, federation, client)
     params = params_of(federation)
     decode_upload(data, params, federation.dimension)
     payload = upload_attestation_payload(round_row.id.encode(), client.id,

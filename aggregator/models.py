@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -24,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = ["Base", "ClientRow", "CustodyKeyRow", "FederationRow", "GlobalModelRow", "InviteRow",
-           "MessageRow",
+           "LedgerRow", "MessageRow",
            "RelayRow", "RoundRow"]
 
 
@@ -164,3 +165,31 @@ class GlobalModelRow(Base):
     params_blob: Mapped[str | None] = mapped_column(String(64), nullable=True)
     m_blob: Mapped[str | None] = mapped_column(String(64), nullable=True)
     v_blob: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class LedgerRow(Base):
+    """One client's privacy spend in one round under one mechanism. Never updated."""
+
+    __tablename__ = "privacy_ledger"
+    __table_args__ = (UniqueConstraint("round_id", "client_id", "mechanism"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    federation_id: Mapped[str] = mapped_column(ForeignKey("federations.id"), index=True)
+    round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id"))
+    round_number: Mapped[int] = mapped_column(Integer)
+    client_id: Mapped[int] = mapped_column(Integer)
+    mechanism: Mapped[str] = mapped_column(String(32))  # dp-sgd | distributed-dp
+    unit: Mapped[str] = mapped_column(String(16))  # example | client
+    noise_multiplier: Mapped[float] = mapped_column(Float)
+    sampling: Mapped[str] = mapped_column(String(16))
+    sample_rate: Mapped[float] = mapped_column(Float)
+    steps: Mapped[int] = mapped_column(Integer)
+    clip_norm: Mapped[float] = mapped_column(Float)
+    delta: Mapped[float] = mapped_column(Float)
+    accountant: Mapped[str] = mapped_column(String(8))
+    epsilon_reported: Mapped[float | None] = mapped_column(Float, nullable=True)
+    epsilon_recomputed: Mapped[float] = mapped_column(Float)
+    mismatch: Mapped[bool] = mapped_column(Boolean)
+    event: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

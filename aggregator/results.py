@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy.orm import Session
 
-from blindsum.aggregator import global_model, rounds
+from blindsum.aggregator import global_model, ledger, rounds
 from blindsum.aggregator.blobs import BlobStore
 from blindsum.aggregator.models import FederationRow, RoundRow
+from blindsum.crypto.secagg.distributed_dp import DDGParams
 
 __all__ = ["publish"]
 
@@ -25,4 +26,8 @@ def publish(session: Session, blobs: BlobStore, round_row: RoundRow, total: np.n
     assert federation is not None
     global_model.apply_round(session, blobs, federation, round_row,
                              np.asarray(total, dtype=np.float64) / len(contributors))
+    if "ddg" in round_row.protocol:
+        ddg = DDGParams.from_json(round_row.protocol["ddg"])
+        ledger.record_client_level(session, federation, round_row, sorted(contributors),
+                                   ddg.effective_noise_multiplier)
     rounds.advance(session, round_row, rounds.CLOSED, 0)

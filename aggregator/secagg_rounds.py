@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from blindsum.aggregator import results, rounds
+from blindsum.aggregator import ledger, results, rounds
 from blindsum.aggregator.blobs import BlobStore
 from blindsum.aggregator.models import ClientRow, FederationRow, RelayRow, RoundRow
 from blindsum.crypto.hazmat.signing import verify_signature
@@ -151,6 +151,9 @@ def receive(session: Session, blobs: BlobStore, round_row: RoundRow, client: Cli
         raise NotFoundError("no such stage")
     blob = None
     if stage == MASKED:
+        federation = session.get(FederationRow, round_row.federation_id)
+        assert federation is not None
+        ledger.check_within_budget(session, federation, client)
         blob = _stored_masked_input(blobs, round_row, client, payload)
         body = b""
     else:

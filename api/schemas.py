@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
 
@@ -154,3 +154,18 @@ class UploadAccepted(_Strict):
     round_id: str
     stage: str
     stored: bool = Field(description="false when this exact upload had already been accepted")
+
+
+class DPEventReport(_Strict):
+    event: dict[str, Any] = Field(description="The DP event (mechanism, unit, noise_multiplier, "
+                                              "sample_rate, sampling, steps, max_grad_norm, "
+                                              "delta, accountant, epsilon_after)")
+    signature: B64Bytes = Field(description="Ed25519 over the canonical event, base64url")
+
+
+class LedgerRecorded(_Strict):
+    round_number: int
+    client_id: int
+    epsilon_reported: float | None
+    epsilon_recomputed: float
+    mismatch: bool = Field(description="reported and recomputed epsilon disagree")

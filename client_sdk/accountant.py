@@ -8,52 +8,15 @@ rate, steps per round) so it survives restarts in the client's state.
 
 from __future__ import annotations
 
-import math
-import threading
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
+from blindsum.accounting import ACCOUNTANTS, client_level_epsilon, epsilon_for
 from blindsum.errors import BudgetExhaustedError, ConfigError
 
 __all__ = ["ACCOUNTANTS", "DPEvent", "PrivacyAccountant", "client_level_epsilon", "epsilon_for"]
 
-ACCOUNTANTS = ("prv", "rdp")
-_ACCOUNTING_LOCK = threading.Lock()
 AccountantName = Literal["prv", "rdp"]
-
-
-def epsilon_for(history: list[tuple[float, float, int]], delta: float,
-                accountant: str = "prv") -> float:
-    """Epsilon at ``delta`` after all (noise_multiplier, sample_rate, steps) in ``history``."""
-    if accountant not in ACCOUNTANTS:
-        raise ConfigError(f"accountant must be one of {ACCOUNTANTS} (GDP underestimates epsilon "
-                          "and is not offered)")
-    if not history:
-        return 0.0
-    from opacus.accountants import PRVAccountant, RDPAccountant
-
-    acc = PRVAccountant() if accountant == "prv" else RDPAccountant()
-    acc.history = [(float(s), float(q), int(t)) for s, q, t in history]
-    # Edge cases (q = 1, tiny noise) warn from numpy and opacus; the result is still right or
-    # infinite. warnings.catch_warnings is process-global, hence the lock.
-    with _ACCOUNTING_LOCK, warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        try:
-            epsilon = float(acc.get_epsilon(delta=delta))
-        except (ValueError, OverflowError, ZeroDivisionError, MemoryError):
-            return math.inf
-    return epsilon if math.isfinite(epsilon) else math.inf  # NaN must never pass a check
-
-
-def client_level_epsilon(effective_noise_multiplier: float, sample_rate: float, rounds: int,
-                         delta: float, accountant: str = "prv") -> float:
-    """Client-level epsilon of distributed DP after ``rounds`` rounds, accounted as DP-FedAvg
-    with Poisson client sampling (one Gaussian step per round)."""
-    return epsilon_for([(effective_noise_multiplier, sample_rate, rounds)] if rounds else [],
-                       delta, accountant)
 
 
 @dataclass(frozen=True)

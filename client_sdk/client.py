@@ -32,7 +32,8 @@ from blindsum.client_sdk.ckks_driver import CkksDriver
 from blindsum.client_sdk.enrollment import b64, enroll_with_invite
 from blindsum.client_sdk.secagg_driver import SecAggDriver
 from blindsum.client_sdk.transport import Transport
-from blindsum.crypto.hazmat.signing import generate_identity_key
+from blindsum.crypto.dp_events import canonical_event, event_payload
+from blindsum.crypto.hazmat.signing import generate_identity_key, sign
 from blindsum.errors import (
     BudgetExhaustedError,
     ConfigError,
@@ -169,10 +170,24 @@ class Client:
             else:
                 time.sleep(1.0)
 
+    def report_dp_event(self, round_json: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+        """Sign and send the round's DP event to the privacy ledger; returns what it recorded
+        (including the server's own recomputation of epsilon)."""
+        body = canonical_event(event)
+        signature = sign(self.identity_key, event_payload(
+            self.state.federation_id, round_json["id"], self.client_id, body))
+        response = self.transport.post(f"{self._base}/rounds/{round_json['id']}/dp-event",
+                                       json={"event": json.loads(body),
+                                             "signature": b64(signature)})
+        return dict(response.json())
+
     def submit(self, update: np.ndarray, round_json: dict[str, Any], *,
+               dp_event: dict[str, Any] | None = None,
                timeout: float = 3600.0) -> dict[str, Any]:
         """Protect ``update`` (flat, in the federation's parameter order) and take part in the
-        round to its end; returns the closed round (its ``contributors`` included)."""
+        round to its end; returns the closed round (its ``contributors`` included).
+
+        ``dp_event`` (``LocalUpdate.event.to_json()``) goes to the privacy ledger first."""
         federation = self.federation()
         x = np.asarray(update, dtype=np.float64).ravel()
         if x.size != federation["dimension"]:
@@ -181,6 +196,8 @@ class Client:
         if not np.all(np.isfinite(x)):
             raise ConfigError("the update contains NaN or infinity; refusing to send it")
         x = clip_l2(x, federation["clip_norm"])
+        if dp_event is not None:
+            self.report_dp_event(round_json, dp_event)
         driver: SecAggDriver | CkksDriver
         if federation["mode"] == "secagg":
             driver = SecAggDriver(self.transport, self.state.federation_id, round_json,

@@ -11,13 +11,19 @@ import numpy as np
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from blindsum.aggregator import ckks_rounds, rounds, secagg_rounds
+from blindsum.aggregator import ckks_rounds, ledger, rounds, secagg_rounds
 from blindsum.aggregator import federations as feds
 from blindsum.aggregator.deadlines import close_current_stage
 from blindsum.aggregator.models import ClientRow, RoundRow
 from blindsum.api.bodies import OCTETS, octet_body_doc, read_exact
 from blindsum.api.deps import AdminDep, AdminOrClient, BlobsDep, CurrentClient, SessionDep
-from blindsum.api.schemas import RoundPublic, UploadAccepted, _b64decode
+from blindsum.api.schemas import (
+    DPEventReport,
+    LedgerRecorded,
+    RoundPublic,
+    UploadAccepted,
+    _b64decode,
+)
 from blindsum.crypto.ckks.wire import upload_size
 from blindsum.errors import NotFoundError, RoundStateError
 
@@ -181,3 +187,18 @@ def result_average(federation_id: str, round_id: str, session: SessionDep, blobs
     average = np.frombuffer(data, dtype="<f8") / count
     return Response(average.astype("<f8").tobytes(), media_type=OCTETS,
                     headers={"X-Blindsum-Contributors": str(count)})
+
+
+@router.post("/rounds/{round_id}/dp-event", status_code=status.HTTP_201_CREATED,
+             summary="Report this client's signed DP event for the round (privacy ledger)")
+def report_dp_event(federation_id: str, round_id: str, body: DPEventReport,
+                    session: SessionDep, me: CurrentClient) -> LedgerRecorded:
+    _member(federation_id, me)
+    federation = feds.get_federation(session, federation_id)
+    row = ledger.record_event(session, federation, rounds.get_round(session, federation_id,
+                                                                    round_id),
+                              me, body.event, body.signature)
+    ledger.check_within_budget(session, federation, me)  # recorded, then refused if over
+    return LedgerRecorded(round_number=row.round_number, client_id=row.client_id,
+                          epsilon_reported=row.epsilon_reported,
+                          epsilon_recomputed=row.epsilon_recomputed, mismatch=row.mismatch)

@@ -1,0 +1,149 @@
+"""The privacy ledger: what each client asserts it spent, re-checked by the server.
+
+Rows are only ever inserted. For a DP-SGD event the server verifies the
+client's Ed25519 signature over the exact event bytes, recomputes the
+client's epsilon over *all* its events in the federation with the same
+accountant (:mod:`blindsum.accounting`), and flags a reported epsilon that
+disagrees. A client whose recomputed epsilon exceeds the federation's budget
+has its event recorded (the spend happened) and every later upload refused.
+Distributed-DP rounds add one server-asserted client-level row per contributor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from blindsum.accounting import ACCOUNTANTS, client_level_epsilon, epsilon_for
+from blindsum.aggregator.models import ClientRow, FederationRow, LedgerRow, RoundRow
+from blindsum.crypto.dp_events import EVENT_FIELDS, canonical_event, event_payload
+from blindsum.crypto.hazmat.signing import verify_signature
+from blindsum.errors import BudgetExhaustedError, MalformedMessageError, ProtocolError
+
+__all__ = [
+    "check_within_budget",
+    "event_json",
+    "latest_epsilon",
+    "record_client_level",
+    "record_event",
+    "rows_of",
+]
+
+MISMATCH_ABSOLUTE = 0.05
+MISMATCH_RELATIVE = 0.02
+
+
+def _validated(event: Any, federation: FederationRow) -> dict[str, Any]:
+    if not isinstance(event, dict) or set(event) != set(EVENT_FIELDS):
+        raise MalformedMessageError(f"a DP event has exactly the fields {EVENT_FIELDS}")
+    e = dict(event)
+    try:
+        ok = (e["mechanism"] == "dp-sgd" and e["unit"] == "example"
+              and e["sampling"] == "poisson" and e["accountant"] in ACCOUNTANTS
+              and 0 < float(e["noise_multiplier"]) <= 1e4
+              and 0 < float(e["sample_rate"]) <= 1
+              and isinstance(e["steps"], int) and 1 <= e["steps"] <= 10**7
+              and 0 < float(e["max_grad_norm"]) <= 1e6
+              and math.isfinite(float(e["epsilon_after"])))
+    except (TypeError, ValueError) as exc:
+        raise MalformedMessageError("a DP event field has the wrong type") from exc
+    if not ok:
+        raise MalformedMessageError("unsupported or out-of-range DP event (dp-sgd, example, "
+                                    "poisson, prv|rdp, positive noise, 0 < q <= 1)")
+    if float(e["delta"]) != federation.delta:
+        raise ProtocolError(f"the event's delta {e['delta']} is not the federation's "
+                            f"{federation.delta}")
+    return e
+
+
+def rows_of(session: Session, federation_id: str, client_id: int | None = None
+            ) -> list[LedgerRow]:
+    query = select(LedgerRow).where(LedgerRow.federation_id == federation_id)
+    if client_id is not None:
+        query = query.where(LedgerRow.client_id == client_id)
+    return list(session.scalars(query.order_by(LedgerRow.id)))
+
+
+def record_event(session: Session, federation: FederationRow, round_row: RoundRow,
+                 client: ClientRow, event: Any, signature: bytes) -> LedgerRow:
+    """Verify, recompute and append one DP-SGD event; idempotent for the same bytes."""
+    e = _validated(event, federation)
+    body = canonical_event(e)
+    verify_signature(client.identity_key, signature,
+                     event_payload(federation.id, round_row.id, client.id, body))
+    if client.id not in round_row.participants:
+        raise ProtocolError("this client is not a participant of the round")
+    existing = session.scalar(select(LedgerRow).where(
+        LedgerRow.round_id == round_row.id, LedgerRow.client_id == client.id,
+        LedgerRow.mechanism == "dp-sgd"))
+    if existing is not None:
+        if existing.event != body:
+            raise ProtocolError("a different DP event of this client is already in the ledger "
+                                "for this round (the ledger is append-only)")
+        return existing
+    history = [(r.noise_multiplier, r.sample_rate, r.steps)
+               for r in rows_of(session, federation.id, client.id) if r.mechanism == "dp-sgd"]
+    history.append((float(e["noise_multiplier"]), float(e["sample_rate"]), int(e["steps"])))
+    recomputed = epsilon_for(history, federation.delta, e["accountant"])
+    reported = float(e["epsilon_after"])
+    row = LedgerRow(
+        federation_id=federation.id, round_id=round_row.id, round_number=round_row.number,
+        client_id=client.id, mechanism="dp-sgd", unit="example",
+        noise_multiplier=float(e["noise_multiplier"]), sampling="poisson",
+        sample_rate=float(e["sample_rate"]), steps=int(e["steps"]),
+        clip_norm=float(e["max_grad_norm"]), delta=federation.delta, accountant=e["accountant"],
+        epsilon_reported=reported, epsilon_recomputed=recomputed,
+        mismatch=abs(reported - recomputed) > max(MISMATCH_ABSOLUTE,
+                                                  MISMATCH_RELATIVE * recomputed),
+        event=body, signature=signature, created_at=datetime.now(UTC))
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError as exc:  # a concurrent duplicate: the first one stands
+        session.rollback()
+        raise ProtocolError("this client's DP event for the round is already recorded") from exc
+    return row
+
+
+def latest_epsilon(session: Session, federation_id: str, client_id: int) -> float:
+    rows = rows_of(session, federation_id, client_id)
+    return max((r.epsilon_recomputed for r in rows), default=0.0)
+
+
+def check_within_budget(session: Session, federation: FederationRow, client: ClientRow) -> None:
+    """Refuse an upload from a client the ledger shows over the federation's budget."""
+    spent = latest_epsilon(session, federation.id, client.id)
+    if spent > federation.epsilon_budget:
+        raise BudgetExhaustedError(
+            f"the ledger shows this client at epsilon {spent:.3f}, over the federation's "
+            f"budget of {federation.epsilon_budget:g}; its uploads are refused")
+
+
+def record_client_level(session: Session, federation: FederationRow, round_row: RoundRow,
+                        contributors: list[int], effective_noise_multiplier: float) -> None:
+    """One server-asserted client-level row per contributor of a distributed-DP round
+    (the caller commits with the round's result)."""
+    assert federation.client_dp is not None
+    rate = float(federation.client_dp.get("sample_rate", 1.0))
+    for client_id in contributors:
+        before = sum(1 for r in rows_of(session, federation.id, client_id)
+                     if r.mechanism == "distributed-dp")
+        epsilon = client_level_epsilon(effective_noise_multiplier, rate, before + 1,
+                                       federation.delta)
+        session.add(LedgerRow(
+            federation_id=federation.id, round_id=round_row.id, round_number=round_row.number,
+            client_id=client_id, mechanism="distributed-dp", unit="client",
+            noise_multiplier=effective_noise_multiplier, sampling="poisson", sample_rate=rate,
+            steps=1, clip_norm=federation.clip_norm, delta=federation.delta, accountant="prv",
+            epsilon_reported=None, epsilon_recomputed=epsilon, mismatch=False, event=None,
+            signature=None, created_at=datetime.now(UTC)))
+
+
+def event_json(row: LedgerRow) -> dict[str, Any] | None:
+    return None if row.event is None else dict(json.loads(row.event))
