@@ -26,6 +26,15 @@ app = typer.Typer(
 bench_app = typer.Typer(help="Reproducible benchmarks, side by side with peers.",
                         no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+privacy_app = typer.Typer(help="Plan privacy: epsilon from noise, noise from epsilon.",
+                          no_args_is_help=True)
+app.add_typer(privacy_app, name="privacy")
+
+SampleRate = Annotated[float, typer.Option("--sample-rate", "-q", min=0.0, max=1.0,
+                                           help="Poisson sampling rate q.")]
+Steps = Annotated[int, typer.Option("--steps", "-t", min=1, help="Steps (or rounds).")]
+Delta = Annotated[float, typer.Option("--delta", "-d", min=0.0, max=1.0, help="Delta.")]
+Accountant = Annotated[str, typer.Option(help="prv (default, tight) or rdp (conservative).")]
 
 console = Console(stderr=True)
 out = Console()
@@ -91,6 +100,77 @@ def demo(
         console.print(f"summary written to {json_out}")
     if not summary["exact"]:
         raise typer.Exit(code=1)
+
+
+@privacy_app.command("epsilon")
+def privacy_epsilon(
+    sample_rate: SampleRate, steps: Steps,
+    noise_multiplier: Annotated[float, typer.Option("--noise-multiplier", "-s", min=0.0,
+                                                    help="Noise multiplier sigma.")],
+    delta: Delta = 1e-5, accountant: Accountant = "prv",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Epsilon after T steps of the subsampled Gaussian mechanism."""
+    from blindsum.accounting import epsilon_for
+
+    eps = epsilon_for([(noise_multiplier, sample_rate, steps)], delta, accountant)
+    result = {"epsilon": eps, "delta": delta, "noise_multiplier": noise_multiplier,
+              "sample_rate": sample_rate, "steps": steps, "accountant": accountant}
+    if as_json:
+        out.print_json(json.dumps(result))
+    else:
+        out.print(f"epsilon = {eps:.4f} at delta = {delta:g} ({accountant.upper()}; "
+                  f"q = {sample_rate:g}, sigma = {noise_multiplier:g}, {steps} steps)")
+
+
+@privacy_app.command("noise")
+def privacy_noise(
+    epsilon: Annotated[float, typer.Option("--epsilon", "-e", min=0.0, help="Target epsilon.")],
+    sample_rate: SampleRate, steps: Steps, delta: Delta = 1e-5, accountant: Accountant = "prv",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The smallest noise multiplier that keeps T steps within epsilon."""
+    from blindsum.accounting import noise_for
+
+    sigma = noise_for(epsilon, delta, sample_rate, steps, accountant)
+    result = {"noise_multiplier": sigma, "epsilon": epsilon, "delta": delta,
+              "sample_rate": sample_rate, "steps": steps, "accountant": accountant}
+    if as_json:
+        out.print_json(json.dumps(result))
+    else:
+        out.print(f"noise multiplier = {sigma:.3f} for epsilon <= {epsilon:g} at delta = "
+                  f"{delta:g} ({accountant.upper()}; q = {sample_rate:g}, {steps} steps)")
+
+
+@app.command()
+def report(
+    url: Annotated[str, typer.Option(help="The aggregator, e.g. http://127.0.0.1:8000")],
+    federation: Annotated[str, typer.Option(help="Federation id.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Write the report here.")],
+    fmt: Annotated[str, typer.Option("--format", help="json or html.")] = "html",
+    token: Annotated[str | None, typer.Option(
+        envvar="BLINDSUM_TOKEN", help="Admin or client bearer token [env: BLINDSUM_TOKEN].")
+                     ] = None,
+) -> None:
+    """Download a federation's privacy report (JSON, or a self-contained HTML page)."""
+    from blindsum.client_sdk.transport import Transport
+
+    if fmt not in ("json", "html"):
+        raise typer.BadParameter("--format is json or html")
+    if not token:
+        console.print("[red]No token.[/] Pass --token or set BLINDSUM_TOKEN (the admin token, "
+                      "or a client's token from its state file).")
+        raise typer.Exit(code=2)
+    with Transport(url, token) as transport:
+        response = transport.get(f"/v1/federations/{federation}/privacy-report",
+                                 params={"format": fmt})
+    output.write_bytes(response.content)
+    if fmt == "json":
+        data = response.json()
+        console.print(f"worst-case epsilon {data['worst_case']['epsilon']:.3f} of budget "
+                      f"{data['budget']['epsilon']:g}; {len(data['clients'])} clients, "
+                      f"{len(data['rounds'])} rounds")
+    console.print(f"report written to {output}")
 
 
 @bench_app.command("secagg")

@@ -73,6 +73,12 @@ class Admin:
         self.transport.put(f"/v1/federations/{federation_id}/global", content=data,
                            headers={"Content-Type": "application/octet-stream"})
 
+    def privacy_report(self, federation_id: str, *, html: bool = False) -> Any:
+        """The federation's privacy report: a dict (schema blindsum.privacy-report/v1) or HTML."""
+        response = self.transport.get(f"/v1/federations/{federation_id}/privacy-report",
+                                      params={"format": "html" if html else "json"})
+        return response.text if html else response.json()
+
     def result(self, federation_id: str, round_id: str, *, average: bool = False) -> np.ndarray:
         """The closed round's sum (or average over its contributors), float64."""
         kind = "average" if average else "sum"

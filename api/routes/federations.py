@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Request, Response, status
+from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from blindsum.aggregator import ckks_rounds, global_model
+from blindsum.aggregator import ckks_rounds, global_model, reports
 from blindsum.aggregator import federations as feds
 from blindsum.aggregator.models import ClientRow, FederationRow
+from blindsum.aggregator.report_html import report_html
 from blindsum.aggregator.update_rules import UpdateRule
 from blindsum.api.bodies import OCTETS, octet_body_doc, read_exact
 from blindsum.api.deps import AdminDep, AdminOrClient, BlobsDep, CurrentClient, SessionDep
@@ -146,3 +148,16 @@ def me(federation_id: str, me: CurrentClient) -> ClientPublic:
     if me.federation_id != federation_id:
         raise NotFoundError("no such federation")
     return _client_public(me)
+
+
+@router.get("/{federation_id}/privacy-report",
+            summary="What privacy was spent, by whom, under which assumptions (JSON or HTML)",
+            responses={200: {"content": {"application/json": {}, "text/html": {}}}})
+def privacy_report(federation_id: str, session: SessionDep, caller: AdminOrClient,
+                   format: Literal["json", "html"] = "json") -> Response:
+    if caller is not None and caller.federation_id != federation_id:
+        raise NotFoundError("no such federation")
+    report = reports.build_report(session, feds.get_federation(session, federation_id))
+    if format == "html":
+        return HTMLResponse(report_html(report))
+    return JSONResponse(report)

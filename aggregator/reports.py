@@ -1,0 +1,118 @@
+"""Privacy-budget reports: what was spent, by whom, under which assumptions.
+
+Built from the ledger and the rounds only (never from updates). The JSON form
+follows ``privacy_report.schema.json`` (version ``blindsum.privacy-report/v1``);
+``report_html`` renders the same dictionary as one self-contained page.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from blindsum.aggregator import ledger
+from blindsum.aggregator.models import ClientRow, FederationRow, RoundRow
+
+__all__ = ["SCHEMA_ID", "THREAT_MODELS", "build_report", "schema"]
+
+SCHEMA_ID = "blindsum.privacy-report/v1"
+
+THREAT_MODELS = {
+    "secagg": ("Pairwise-mask secure aggregation (SecAgg+): the server sees only masked "
+               "vectors and learns the sum of at least min_survivors clients' updates, "
+               "provided fewer than the threshold of clients collude with it."),
+    "ckks": ("CKKS homomorphic encryption: the server adds ciphertexts it cannot read and key "
+             "custody decrypts only closed rounds' sums of at least min_clients signed "
+             "uploads; whoever operates key custody is trusted not to decrypt single uploads."),
+}
+
+CAVEATS = [
+    "Epsilon assumes Poisson sampling (of examples for DP-SGD, of clients for distributed DP); "
+    "fixed-size or shuffled batches would give much weaker guarantees than stated.",
+    "DP-SGD events are asserted and signed by each client; the server recomputes epsilon from "
+    "them but cannot verify that the client trained with those parameters.",
+    "Example-level epsilon protects one example of a client's dataset; client-level epsilon "
+    "(distributed DP) protects a client's whole contribution. They are not comparable.",
+    "Distributed DP treats the sum of discrete Gaussians as a Gaussian, as Kairouz et al. "
+    "(2021) do when the noise is many times the integer grid.",
+    "Secure aggregation hides individual updates from the server, not from the published sum: "
+    "only differential privacy limits what the sum reveals.",
+]
+
+
+def schema() -> dict[str, Any]:
+    text = resources.files("blindsum.aggregator").joinpath("privacy_report.schema.json")
+    return dict(json.loads(text.read_text()))
+
+
+def _rounds(session: Session, federation_id: str) -> list[RoundRow]:
+    return list(session.scalars(select(RoundRow).where(RoundRow.federation_id == federation_id)
+                                .order_by(RoundRow.number)))
+
+
+def build_report(session: Session, federation: FederationRow) -> dict[str, Any]:
+    rounds = _rounds(session, federation.id)
+    rows = ledger.rows_of(session, federation.id)
+    clients = list(session.scalars(select(ClientRow).where(
+        ClientRow.federation_id == federation.id).order_by(ClientRow.id)))
+    contributed: dict[int, set[int]] = {}
+    for round_row in rounds:
+        for c in round_row.contributors or []:
+            contributed.setdefault(c, set()).add(round_row.number)
+    per_client: list[dict[str, Any]] = []
+    for client in clients:
+        mine = [r for r in rows if r.client_id == client.id]
+        spent: dict[str, float] = {}
+        for r in mine:
+            spent[r.unit] = max(spent.get(r.unit, 0.0), r.epsilon_recomputed)
+        worst = max(spent.values(), default=0.0)
+        reported_rounds = {r.round_number for r in mine}
+        per_client.append({
+            "client_id": client.id, "label": client.label,
+            "epsilon": {"example": spent.get("example"), "client": spent.get("client")},
+            "worst_epsilon": worst,
+            "budget_remaining": max(0.0, federation.epsilon_budget - worst),
+            "over_budget": worst > federation.epsilon_budget,
+            "rounds_contributed": sorted(contributed.get(client.id, set())),
+            "rounds_without_dp_event": sorted(contributed.get(client.id, set())
+                                              - reported_rounds),
+            "mismatches": sum(1 for r in mine if r.mismatch),
+            "history": [{
+                "round_number": r.round_number, "mechanism": r.mechanism, "unit": r.unit,
+                "noise_multiplier": r.noise_multiplier, "sampling": r.sampling,
+                "sample_rate": r.sample_rate, "steps": r.steps, "clip_norm": r.clip_norm,
+                "delta": r.delta, "accountant": r.accountant,
+                "epsilon_reported": r.epsilon_reported,
+                "epsilon_recomputed": r.epsilon_recomputed, "mismatch": r.mismatch,
+                "signed_by_client": r.signature is not None,
+            } for r in mine],
+        })
+    worst_client = max(per_client, key=lambda c: float(c["worst_epsilon"]), default=None)
+    mechanisms = sorted({r.mechanism for r in rows})
+    return {
+        "schema": SCHEMA_ID,
+        "generated_at": datetime.now(UTC).isoformat(),
+        "federation": {"id": federation.id, "name": federation.name, "mode": federation.mode,
+                       "threat_model": THREAT_MODELS[federation.mode],
+                       "min_clients": federation.min_clients,
+                       "max_clients": federation.max_clients,
+                       "clip_norm": federation.clip_norm,
+                       "client_dp": federation.client_dp},
+        "budget": {"epsilon": federation.epsilon_budget, "delta": federation.delta},
+        "units_of_privacy": sorted({r.unit for r in rows}),
+        "mechanisms": mechanisms,
+        "accountants": sorted({r.accountant for r in rows}),
+        "rounds": [{"number": r.number, "stage": r.stage,
+                    "contributors": len(r.contributors or []),
+                    "closed_at": r.closed_at.isoformat() if r.closed_at else None}
+                   for r in rounds],
+        "clients": per_client,
+        "worst_case": {"epsilon": worst_client["worst_epsilon"] if worst_client else 0.0,
+                       "client_id": worst_client["client_id"] if worst_client else None},
+        "caveats": CAVEATS,
+    }
