@@ -1,5 +1,5 @@
-# The aggregator: `blindsum serve` as a non-root user, data in a volume.
-# (The demo issue completes the image: docs/operations.md, PostgreSQL notes, lint.)
+# The aggregator: `blindsum serve` as an unprivileged user, data in a volume.
+# Run with PostgreSQL and real secrets as docs/operations.md describes.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,11 +11,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY . /app/blindsum-src
+# The server needs the core and CKKS (key custody); the training extras stay on the clients.
 RUN pip install --no-cache-dir '/app/blindsum-src[ckks]' \
     && useradd --create-home --uid 10001 blindsum \
-    && mkdir -p /data && chown blindsum /data
+    && mkdir -p /data && chown 10001 /data
 
-USER blindsum
+USER 10001
 VOLUME ["/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \

@@ -41,8 +41,9 @@ def unwrap_name(name: str) -> str:
 
 def adapter_parameters(model: torch.nn.Module, *, ffa: bool = True
                        ) -> list[tuple[str, torch.nn.Parameter]]:
-    """The LoRA parameters a client uploads, in a fixed order: B only (FFA) or A and B."""
-    wanted = ("lora_B",) if ffa else ("lora_A", "lora_B")
+    """The parameters a client uploads, in a fixed order: LoRA B only (FFA) or A and B, plus
+    any PEFT ``modules_to_save`` copies (a task head: plain weights, averaged exactly)."""
+    wanted = ("lora_B", "modules_to_save") if ffa else ("lora_A", "lora_B", "modules_to_save")
     return [(unwrap_name(n), p) for n, p in model.named_parameters()
             if any(f".{w}." in n for w in wanted)]
 

@@ -97,14 +97,16 @@ class DPLoRATrainer:
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.SGD(params, lr=self.config.learning_rate)
         loader = torch.utils.data.DataLoader(dataset, batch_size=self.config.batch_size)
-        engine = PrivacyEngine(accountant="prv")
-        engine.secure_rng = csprng_generator()  # Poisson sampling off torch's fixed default seed
         criterion = torch.nn.CrossEntropyLoss()
-        wrapped = engine.make_private(
-            module=model, optimizer=optimizer, data_loader=loader, criterion=criterion,
-            noise_multiplier=self.config.noise_multiplier,
-            max_grad_norm=self.config.max_grad_norm, poisson_sampling=True,
-            noise_generator=csprng_generator(), grad_sample_mode=self.config.grad_sample_mode)
+        with warnings.catch_warnings():  # "Secure RNG turned off": we seed from the OS CSPRNG
+            warnings.filterwarnings("ignore", message="Secure RNG turned off")
+            engine = PrivacyEngine(accountant="prv")
+            engine.secure_rng = csprng_generator()  # Poisson sampling off torch's default seed
+            wrapped = engine.make_private(
+                module=model, optimizer=optimizer, data_loader=loader, criterion=criterion,
+                noise_multiplier=self.config.noise_multiplier,
+                max_grad_norm=self.config.max_grad_norm, poisson_sampling=True,
+                noise_generator=csprng_generator(), grad_sample_mode=self.config.grad_sample_mode)
         if self.config.grad_sample_mode == "ghost":
             self.private_model, self.optimizer, self.criterion, self.loader = wrapped
         else:

@@ -16,7 +16,8 @@ ALLOWED = {
     "aggregator": {"crypto"},
     "client_sdk": {"crypto"},
     "benchmarks": {"crypto", "client_sdk"},
-    "api": {"crypto", "aggregator", "client_sdk", "benchmarks"},
+    "api": {"crypto", "aggregator", "client_sdk", "benchmarks", "demo"},
+    "demo": {"crypto", "client_sdk", "benchmarks"},
 }
 
 

@@ -1,0 +1,1 @@
+"""``blindsum demo``: a private federation fine-tuning a real model, end to end."""
