@@ -29,6 +29,8 @@ class BlobWriter(Protocol):
 
     def write(self, chunk: bytes) -> None: ...
 
+    def finish(self) -> tuple[str, int]: ...
+
     def commit(self) -> tuple[str, int]: ...
 
     def discard(self) -> None: ...
@@ -71,13 +73,18 @@ class _LocalWriter:
         self._hasher.update(chunk)
         self._handle.write(chunk)
 
-    def commit(self) -> tuple[str, int]:
-        """fsync the file, rename it to its SHA-256 and fsync the directory."""
-        try:
+    def finish(self) -> tuple[str, int]:
+        """fsync the data; the blob is not visible under its digest until :meth:`commit`."""
+        if not self._handle.closed:
             self._handle.flush()
             os.fsync(self._handle.fileno())
             self._handle.close()
-            digest = self._hasher.hexdigest()
+        return self._hasher.hexdigest(), self.size
+
+    def commit(self) -> tuple[str, int]:
+        """fsync the file, rename it to its SHA-256 and fsync the directory."""
+        try:
+            digest, _ = self.finish()
             final = self._store._path(digest)
             final.parent.mkdir(exist_ok=True)
             os.replace(self._tmp, final)

@@ -82,11 +82,24 @@ def submit_upload(session: Session, blobs: BlobStore, federation: FederationRow,
     payload = upload_attestation_payload(round_row.id.encode(), client.id,
                                          hashlib.sha256(data).digest())
     verify_signature(client.identity_key, signature, payload)
-    digest, _ = blobs.put([data], max_bytes=upload_size(params, federation.dimension))
-    rounds.lock_stage(session, round_row, STAGE)
-    _, new = rounds.record_message(session, round_row, STAGE, client.id, signature, blob=digest)
-    session.commit()
-    if len(rounds.stage_messages(session, round_row.id, STAGE)) == len(round_row.participants):
+    writer = blobs.writer(max_bytes=upload_size(params, federation.dimension))
+    try:
+        writer.write(data)
+        digest, _ = writer.finish()
+        rounds.lock_stage(session, round_row, STAGE)
+        _, new = rounds.record_message(session, round_row, STAGE, client.id, signature,
+                                       blob=digest)
+        if new:
+            writer.commit()  # durable under its digest before the row naming it commits
+            session.commit()
+        else:  # the same upload again: acknowledged, nothing changes
+            session.rollback()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        writer.discard()  # a refused upload leaves no bytes behind
+    if rounds.stage_message_count(session, round_row.id, STAGE) == len(round_row.participants):
         close_upload_stage(session, blobs, federation, round_row, kek)
     return new
 

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from blindsum.aggregator import ledger, results, rounds
-from blindsum.aggregator.blobs import BlobStore
+from blindsum.aggregator.blobs import BlobStore, BlobWriter
 from blindsum.aggregator.models import ClientRow, FederationRow, RelayRow, RoundRow
 from blindsum.crypto.hazmat.signing import verify_signature
 from blindsum.crypto.secagg import wire
@@ -41,7 +41,7 @@ from blindsum.errors import (
 
 __all__ = [
     "STAGES",
-    "StoredBlob",
+    "PendingBlob",
     "close_stage",
     "context_of",
     "masked_input_bytes",
@@ -149,21 +149,33 @@ def receive(session: Session, blobs: BlobStore, round_row: RoundRow, client: Cli
     """
     if stage not in STAGES:
         raise NotFoundError("no such stage")
-    blob = None
+    blob, writer = None, None
     if stage == MASKED:
         federation = session.get(FederationRow, round_row.federation_id)
         assert federation is not None
         ledger.check_within_budget(session, federation, client)
-        blob = _stored_masked_input(blobs, round_row, client, payload)
+        blob, writer = _masked_input_digest(blobs, round_row, client, payload)
         body = b""
     else:
         _precheck(session, round_row, client, stage, payload)
         body = _encode(payload)
-    rounds.lock_stage(session, round_row, stage)
-    if not _admitted(session, round_row, stage, client.id):
-        raise ProtocolError("this client is not admitted to this stage")
-    _, new = rounds.record_message(session, round_row, stage, client.id, body, blob=blob)
-    session.commit()
+    try:
+        rounds.lock_stage(session, round_row, stage)
+        if not _admitted(session, round_row, stage, client.id):
+            raise ProtocolError("this client is not admitted to this stage")
+        _, new = rounds.record_message(session, round_row, stage, client.id, body, blob=blob)
+        if not new:  # the same message again: acknowledged, nothing changes
+            session.rollback()
+        else:
+            if writer is not None:
+                writer.commit()  # durable under its digest before the row naming it commits
+            session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        if writer is not None:
+            writer.discard()
     if rounds.stage_message_count(session, round_row.id, stage) >= _expected_count(
             session, round_row, stage):
         try:
@@ -174,11 +186,11 @@ def receive(session: Session, blobs: BlobStore, round_row: RoundRow, client: Cli
 
 
 @dataclass(frozen=True)
-class StoredBlob:
-    """An upload already streamed into the blob store (durable) by the HTTP layer."""
+class PendingBlob:
+    """An upload streamed (and fsynced) by the HTTP layer but not yet published: it becomes a
+    blob only if the message is accepted."""
 
-    digest: str
-    size: int
+    writer: BlobWriter
 
 
 def masked_input_bytes(round_row: RoundRow) -> int:
@@ -187,19 +199,22 @@ def masked_input_bytes(round_row: RoundRow) -> int:
     return ctx.dimension * ctx.codec.dtype.itemsize
 
 
-def _stored_masked_input(blobs: BlobStore, round_row: RoundRow, client: ClientRow,
-                         payload: bytes | StoredBlob) -> str:
-    """The blob digest of a masked input of the right size (its words are uniform: nothing
-    more can be checked on receipt)."""
+def _masked_input_digest(blobs: BlobStore, round_row: RoundRow, client: ClientRow,
+                         payload: bytes | PendingBlob) -> tuple[str, BlobWriter]:
+    """The digest a masked input of the right size will be stored under, and its writer
+    (its words are uniform: nothing more can be checked on receipt)."""
     expected = masked_input_bytes(round_row)
-    if isinstance(payload, StoredBlob):
-        if payload.size != expected:
-            raise WrongSizeError(f"a masked input is exactly {expected} bytes, got {payload.size}")
-        return payload.digest
+    if isinstance(payload, PendingBlob):
+        digest, size = payload.writer.finish()
+        if size != expected:
+            raise WrongSizeError(f"a masked input is exactly {expected} bytes, got {size}")
+        return digest, payload.writer
     ctx = context_of(round_row)
     wire.masked_input_from_bytes(client.id, payload, dimension=ctx.dimension,
                                  dtype=ctx.codec.dtype)
-    return blobs.put([payload], max_bytes=len(payload))[0]
+    writer = blobs.writer(max_bytes=len(payload))
+    writer.write(payload)
+    return writer.finish()[0], writer
 
 
 def _admitted(session: Session, round_row: RoundRow, stage: str, client_id: int) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from blindsum.aggregator.blobs import BlobStore
+from blindsum.aggregator.blobs import BlobStore, BlobWriter
 from blindsum.errors import MalformedMessageError, PayloadTooLargeError, WrongSizeError
 
 __all__ = [
@@ -70,10 +70,12 @@ async def read_exact(request: Request, declared: int, expected: int, what: str) 
 
 
 async def stream_to_blob(request: Request, declared: int, expected: int, what: str,
-                         blobs: BlobStore) -> tuple[str, int]:
-    """Stream an exactly-``expected``-byte body into the blob store; durable when this returns.
+                         blobs: BlobStore) -> BlobWriter:
+    """Stream an exactly-``expected``-byte body into a fsynced temporary blob.
 
-    Memory stays at one network chunk whatever the upload's size.
+    Memory stays at one network chunk whatever the upload's size. The caller
+    publishes it (``commit``) only once the upload is accepted, and must
+    ``discard`` it otherwise, so a refused upload leaves nothing behind.
     """
     _check_size(declared, expected, what)
     writer = blobs.writer(max_bytes=expected)
@@ -84,10 +86,11 @@ async def stream_to_blob(request: Request, declared: int, expected: int, what: s
             writer.write(chunk)
         if writer.size != declared:
             raise MalformedMessageError("the body is shorter than its Content-Length")
+        await run_in_threadpool(writer.finish)
     except BaseException:
         writer.discard()
         raise
-    return await run_in_threadpool(writer.commit)
+    return writer
 
 
 async def read_json(request: Request, declared: int) -> Any:

@@ -57,10 +57,13 @@ async def send_masked_input(federation_id: str, round_id: str, request: Request,
                             content_length: ContentLength) -> UploadAccepted:
     row = await run_in_threadpool(_secagg_round, session, federation_id, round_id, me)
     expected = secagg_rounds.masked_input_bytes(row)
-    digest, size = await stream_to_blob(request, content_length, expected,
-                                        "a masked input for this round", blobs)
-    stored = await run_in_threadpool(secagg_rounds.receive, session, blobs, row, me,
-                                     secagg_rounds.MASKED, secagg_rounds.StoredBlob(digest, size))
+    writer = await stream_to_blob(request, content_length, expected,
+                                  "a masked input for this round", blobs)
+    try:
+        stored = await run_in_threadpool(secagg_rounds.receive, session, blobs, row, me,
+                                         secagg_rounds.MASKED, secagg_rounds.PendingBlob(writer))
+    finally:
+        writer.discard()  # a no-op once published; removes a refused upload's bytes
     return UploadAccepted(round_id=row.id, stage=secagg_rounds.MASKED, stored=stored)
 
 

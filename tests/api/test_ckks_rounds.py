@@ -65,11 +65,18 @@ def test_retry_is_idempotent_and_a_different_upload_is_refused(api, ckks_round) 
                                                         data))}
     url = f"/v1/federations/{fid}/rounds/{round_['id']}/ckks-upload"
     first = api.put(url, content=data, headers=headers)
+
+    def blob_files() -> list[str]:
+        root = api.app.state.blobs.root
+        return sorted(p.name for p in root.rglob("*") if p.is_file())
+
+    stored = blob_files()
     again = api.put(url, content=data, headers=headers)
     assert (first.json()["stored"], again.json()["stored"]) == (True, False)
     different = _upload(api, fid, round_, members[0], encryptor, x + 0.5)
     assert different.status_code == 409
     assert different.json()["type"] == "urn:blindsum:problem:protocol-violation"
+    assert blob_files() == stored  # neither the retry nor the refused upload left bytes
 
 
 def test_wrong_size_is_refused_before_reading(api, ckks_round) -> None:
