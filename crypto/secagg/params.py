@@ -55,7 +55,8 @@ class SecAggParams:
         num_clients: cohort size n (clients invited to the round).
         neighbours: k, the degree of the neighbour graph (``n - 1``: complete graph).
         threshold: t, shares needed to reconstruct a secret.
-        min_survivors: fewest inputs a published sum may contain.
+        min_survivors: fewest inputs a published sum may contain (derived: t + 1, since each
+            survivor needs t surviving neighbours to hold shares of its secrets).
         bits: word size of the ring, 32 or 64.
         prg: the keystream used to expand masks.
     """
@@ -121,7 +122,7 @@ class SecAggParams:
             # abort more often than max_abort_probability.
             if safe and (abort <= max_abort_probability or k == n - 1):
                 return cls(num_clients=n, neighbours=k, threshold=t,
-                           min_survivors=max(t, MIN_COHORT), bits=bits, prg=prg)
+                           min_survivors=max(t + 1, MIN_COHORT), bits=bits, prg=prg)
             if k == n - 1:
                 raise ConfigError(
                     f"no neighbourhood keeps inputs private for n={n} with "
