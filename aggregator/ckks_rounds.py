@@ -86,6 +86,9 @@ def submit_upload(session: Session, blobs: BlobStore, federation: FederationRow,
     try:
         writer.write(data)
         digest, _ = writer.finish()
+        if rounds.already_recorded(session, round_row.id, STAGE, client.id, signature,
+                                   blob=digest):
+            return False  # a retry after a lost response: acknowledged, nothing changes
         rounds.lock_stage(session, round_row, STAGE)
         _, new = rounds.record_message(session, round_row, STAGE, client.id, signature,
                                        blob=digest)

@@ -31,6 +31,7 @@ __all__ = [
     "CLOSED",
     "STAGES",
     "abort_round",
+    "already_recorded",
     "advance",
     "current_round",
     "get_round",
@@ -156,6 +157,16 @@ def record_message(session: Session, round_row: RoundRow, stage: str, sender: in
                      digest=digest, blob=blob, created_at=_now())
     session.add(row)
     return row, True
+
+
+def already_recorded(session: Session, round_id: str, stage: str, sender: int, body: bytes,
+                     *, blob: str | None = None) -> bool:
+    """Is exactly this message already stored? (A retry after a lost response is acknowledged
+    whatever stage the round has moved on to.)"""
+    digest = hashlib.sha256(body + (blob or "").encode()).digest()
+    existing = session.scalar(select(MessageRow.digest).where(
+        MessageRow.round_id == round_id, MessageRow.stage == stage, MessageRow.sender == sender))
+    return existing == digest
 
 
 def stage_message_count(session: Session, round_id: str, stage: str) -> int:

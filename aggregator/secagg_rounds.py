@@ -145,44 +145,60 @@ def receive(session: Session, blobs: BlobStore, round_row: RoundRow, client: Cli
             stage: str, payload: Any) -> bool:
     """Pre-check, store durably and record one message; close the stage when all are in.
 
-    ``payload`` is parsed JSON, or bytes for the masked input. Returns True if newly stored.
+    ``payload`` is parsed JSON, or the masked input (bytes or a :class:`PendingBlob`).
+    Returns True if newly stored; the same message again is acknowledged with False
+    whatever stage the round is in (a retry after a lost response).
     """
     if stage not in STAGES:
         raise NotFoundError("no such stage")
-    blob, writer = None, None
-    if stage == MASKED:
-        federation = session.get(FederationRow, round_row.federation_id)
-        assert federation is not None
-        ledger.check_within_budget(session, federation, client)
-        blob, writer = _masked_input_digest(blobs, round_row, client, payload)
-        body = b""
-    else:
-        _precheck(session, round_row, client, stage, payload)
-        body = _encode(payload)
+    body, blob, writer = _prepare(session, blobs, round_row, client, stage, payload)
     try:
-        rounds.lock_stage(session, round_row, stage)
-        if not _admitted(session, round_row, stage, client.id):
-            raise ProtocolError("this client is not admitted to this stage")
-        _, new = rounds.record_message(session, round_row, stage, client.id, body, blob=blob)
-        if not new:  # the same message again: acknowledged, nothing changes
-            session.rollback()
-        else:
-            if writer is not None:
-                writer.commit()  # durable under its digest before the row naming it commits
-            session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        new = _record(session, round_row, client, stage, body, blob, writer)
     finally:
         if writer is not None:
-            writer.discard()
+            writer.discard()  # a no-op once published; removes a refused upload's bytes
     if rounds.stage_message_count(session, round_row.id, stage) >= _expected_count(
             session, round_row, stage):
         try:
             close_stage(session, blobs, round_row, stage)
         except RoundStateError:
-            session.refresh(round_row)  # another worker closed it
+            session.refresh(round_row)  # closed already (by another worker, or earlier)
     return new
+
+
+def _prepare(session: Session, blobs: BlobStore, round_row: RoundRow, client: ClientRow,
+             stage: str, payload: Any) -> tuple[bytes, str | None, BlobWriter | None]:
+    """Check what can be checked before storing; the stored body, blob digest and writer."""
+    if stage != MASKED:
+        _precheck(session, round_row, client, stage, payload)
+        return _encode(payload), None, None
+    federation = session.get(FederationRow, round_row.federation_id)
+    assert federation is not None
+    ledger.check_within_budget(session, federation, client)
+    blob, writer = _masked_input_digest(blobs, round_row, client, payload)
+    return b"", blob, writer
+
+
+def _record(session: Session, round_row: RoundRow, client: ClientRow, stage: str, body: bytes,
+            blob: str | None, writer: BlobWriter | None) -> bool:
+    """Record the message exactly once, publishing its blob first; True if new."""
+    if rounds.already_recorded(session, round_row.id, stage, client.id, body, blob=blob):
+        return False
+    try:
+        rounds.lock_stage(session, round_row, stage)
+        if not _admitted(session, round_row, stage, client.id):
+            raise ProtocolError("this client is not admitted to this stage")
+        _, new = rounds.record_message(session, round_row, stage, client.id, body, blob=blob)
+        if not new:  # recorded concurrently with the same bytes: acknowledged
+            session.rollback()
+            return False
+        if writer is not None:
+            writer.commit()  # durable under its digest before the row naming it commits
+        session.commit()
+        return True
+    except BaseException:
+        session.rollback()
+        raise
 
 
 @dataclass(frozen=True)

@@ -74,12 +74,12 @@ CASES: dict[str, tuple[Callable, int, str]] = {
     "empty upload": (lambda sc: _put(sc, sc["sites"][1], b""), 422, "wrong-size"),
     "a different second upload": (
         lambda sc: _put(sc, sc["sites"][0], _valid(sc["sites"][0])), 409, "protocol-violation"),
-    "replayed key advert (out of stage)": (
+    "another client's key advert replayed": (
         lambda sc: sc["api"].post(sc["sites"][1].url("secagg/advertise-keys"),
-                                  json=next(a for a in sc["sites"][0].relay("advertise-keys")
-                                            if a["sender"] == sc["sites"][1].id),
+                                  json=next(a for a in sc["sites"][1].relay("advertise-keys")
+                                            if a["sender"] == sc["sites"][2].id),
                                   headers=sc["sites"][1].headers),
-        409, "wrong-stage"),
+        409, "protocol-violation"),
     "unmask before its stage": (
         lambda sc: sc["api"].post(sc["sites"][1].url("secagg/unmask"),
                                   json={"sender": sc["sites"][1].id, "self_mask_shares": {},
@@ -139,4 +139,16 @@ def test_hostile_request_is_refused_and_changes_nothing(scene, case) -> None:
 def test_the_same_upload_again_is_acknowledged_and_changes_nothing(scene) -> None:
     before = _state(scene)
     assert scene["sites"][0].resend_masked() is False
+    assert _state(scene) == before
+
+
+def test_a_clients_own_message_replayed_after_its_stage_is_acknowledged(scene) -> None:
+    """A retry after a lost response must not look like a failure, even once the round has
+    moved on: the same bytes are acknowledged with stored=false and change nothing."""
+    site = scene["sites"][1]
+    own = next(a for a in scene["sites"][0].relay("advertise-keys") if a["sender"] == site.id)
+    before = _state(scene)
+    response = scene["api"].post(site.url("secagg/advertise-keys"), json=own,
+                                 headers=site.headers)
+    assert response.status_code == 202 and response.json()["stored"] is False
     assert _state(scene) == before
