@@ -292,6 +292,36 @@ def bench_ingest(
         out.print(_ingest_table(report))
 
 
+@bench_app.command("load")
+def bench_load(
+    clients: Annotated[int, typer.Option(min=3, max=1000, help="Concurrent clients.")] = 50,
+    dim: Annotated[int, typer.Option(min=1, help="Update length (d).")] = 100_000,
+    rounds: Annotated[int, typer.Option(min=1, help="Whole rounds to run.")] = 3,
+    database_url: Annotated[str | None, typer.Option(
+        help="Database for the server [default: SQLite in a temporary directory].")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Concurrent clients completing whole SecAgg+ rounds: rounds/minute, stage latency, RSS."""
+    from blindsum.benchmarks.load import LoadBenchConfig, run_load_bench
+
+    cfg = LoadBenchConfig(clients=clients, dim=dim, rounds=rounds, database_url=database_url)
+    with console.status("benchmarking...") as status:
+        report = run_load_bench(cfg, progress=status.update)
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    table = Table(title=f"{clients} concurrent clients, d={dim}, {rounds} rounds: "
+                        f"{report['rounds_per_minute']:.2f} rounds/minute, "
+                        f"{report['exact_rounds']}/{rounds} exact, server peak RSS "
+                        f"{report['server_peak_rss_bytes'] / 1e6:.0f} MB")
+    table.add_column("stage (send + wait for close)")
+    table.add_column("p50 s", justify="right")
+    table.add_column("p99 s", justify="right")
+    for stage, row in [*report["stage_latency"].items(), ("all", report["all_stages"])]:
+        table.add_row(stage, f"{row['p50']:.3f}", f"{row['p99']:.3f}")
+    out.print(table)
+
+
 @bench_app.command("dp")
 def bench_dp(
     hidden: Annotated[int, typer.Option(min=8, help="BERT hidden size.")] = 256,

@@ -17,6 +17,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("args", [(), ("demo",), ("bench",), ("bench", "secagg"),
                                   ("bench", "ckks"), ("bench", "ingest"), ("bench", "dp"),
+                                  ("bench", "load"),
                                   ("serve",), ("report",), ("privacy",), ("privacy", "epsilon"),
                                   ("privacy", "noise")])
 def test_every_command_has_help(args) -> None:

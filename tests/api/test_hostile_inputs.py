@@ -152,3 +152,23 @@ def test_a_clients_own_message_replayed_after_its_stage_is_acknowledged(scene) -
                                  headers=site.headers)
     assert response.status_code == 202 and response.json()["stored"] is False
     assert _state(scene) == before
+
+
+def test_huge_headers_are_refused_by_the_real_server_which_stays_up(tmp_path) -> None:
+    import httpx
+
+    from .server_process import ServerProcess
+
+    server = ServerProcess(tmp_path / "data", f"sqlite:///{tmp_path / 'h.db'}")
+    server.start()
+    try:
+        with server.client() as http:
+            try:
+                status = http.get("/healthz", headers={"X-Padding": "a" * 200_000}).status_code
+            except httpx.TransportError:
+                status = 0  # the connection was closed on us: also a refusal
+            assert status == 0 or 400 <= status < 500
+        with server.client() as http:
+            assert http.get("/healthz").status_code == 200
+    finally:
+        server.stop()

@@ -164,3 +164,12 @@ def test_client_level_budget_is_refused_before_sending(server, admin, tmp_path) 
         clients[0].submit(np.zeros(DIM), clients[0].next_round(timeout=10))
     assert clients[0].state.client_dp_rounds == 0
     admin.abort(fid, round_["id"])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_client_refuses_non_finite_updates_before_sending(server, admin, tmp_path, bad) -> None:
+    _, clients = _federation(admin, server, "secagg", tmp_path, n=3)
+    update = np.zeros(DIM)
+    update[3] = bad
+    with pytest.raises(ConfigError, match="NaN or infinity"):
+        clients[0].submit(update, {"number": 1, "id": "unused"})
