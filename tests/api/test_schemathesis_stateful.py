@@ -22,10 +22,10 @@ StateMachine = schema.as_state_machine()
 
 
 class APIWorkflow(StateMachine):  # type: ignore[misc,valid-type]
-    def get_call_kwargs(self, case):  # type: ignore[no-untyped-def]
+    def get_call_kwargs(self, case):
         return {"headers": {"Authorization": f"Bearer {ADMIN_TOKEN}"}}
 
-    def validate_response(self, response, case, **kwargs):  # type: ignore[no-untyped-def]
+    def validate_response(self, response, case, **kwargs):
         assert response.status_code < 500, (case.method, case.path, response.text[:300])
 
 
