@@ -13,10 +13,15 @@ __all__ = ["make_engine", "make_sessionmaker", "upgrade"]
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+# Sync work runs on anyio's 40 worker threads; async routes hold no connection while they
+# stream a body. 10 + 30 per worker keeps two workers under PostgreSQL's default 100.
+POOL = {"pool_size": 10, "max_overflow": 30, "pool_timeout": 60}
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and enforced foreign keys."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, **POOL)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -27,7 +32,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **POOL)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -15,14 +15,31 @@ from blindsum.aggregator.federations import authenticate_client
 from blindsum.aggregator.models import ClientRow
 from blindsum.errors import AuthError
 
-__all__ = ["AdminDep", "AdminOrClient", "BlobsDep", "CurrentClient", "SessionDep"]
+__all__ = ["AdminDep", "AdminOrClient", "BlobsDep", "CurrentClient", "SessionDep", "finished"]
 
 _bearer = HTTPBearer(auto_error=False)
+_T = TypeVar("_T")
 
 
-def _session(request: Request) -> Iterator[Session]:
-    with request.app.state.sessions() as session:
+async def _session(request: Request) -> AsyncIterator[Session]:
+    """One session per request, closed on the event loop as soon as the response is done.
+
+    (A sync teardown would wait for a free worker thread while still holding a pooled
+    connection; under hundreds of concurrent clients that starves the pool.)
+    """
+    session = request.app.state.sessions()
+    try:
         yield session
+    finally:
+        session.close()
+
+
+def finished(session: Session, value: _T) -> _T:
+    """End the request's transaction before FastAPI validates the response, which for sync
+    handlers waits for a free worker thread: no pooled connection is held while waiting
+    (with hundreds of concurrent clients, that wait exhausted the pool)."""
+    session.commit()
+    return value
 
 
 def _blobs(request: Request) -> BlobStore:
@@ -46,7 +63,15 @@ def _admin(request: Request,
 def _client(session: Annotated[Session, Depends(_session)],
             credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
             ) -> ClientRow:
-    return authenticate_client(session, _token(credentials))
+    return _released(session, authenticate_client(session, _token(credentials)))
+
+
+def _released(session: Session, client: ClientRow) -> ClientRow:
+    """End the lookup's transaction: a request waiting for a worker thread between its
+    dependencies and its handler must not hold a pooled connection (with hundreds of
+    concurrent clients that exhausts the pool)."""
+    session.commit()
+    return client
 
 
 def _caller(request: Request, session: Annotated[Session, Depends(_session)],
@@ -56,7 +81,7 @@ def _caller(request: Request, session: Annotated[Session, Depends(_session)],
     token = _token(credentials)
     if hmac.compare_digest(token.encode(), request.app.state.admin_token.encode()):
         return None
-    return authenticate_client(session, token)
+    return _released(session, authenticate_client(session, token))
 
 
 SessionDep = Annotated[Session, Depends(_session)]

@@ -16,7 +16,7 @@ from blindsum.aggregator.models import ClientRow, FederationRow
 from blindsum.aggregator.report_html import report_html
 from blindsum.aggregator.update_rules import UpdateRule
 from blindsum.api.bodies import OCTETS, octet_body_doc, read_exact
-from blindsum.api.deps import AdminDep, AdminOrClient, BlobsDep, CurrentClient, SessionDep
+from blindsum.api.deps import AdminDep, AdminOrClient, BlobsDep, CurrentClient, SessionDep, finished
 from blindsum.api.schemas import (
     ClientDPSpec,
     ClientPublic,
@@ -72,7 +72,7 @@ def create_federation(body: FederationCreate, request: Request, session: Session
     if row.mode == "ckks":
         ckks_rounds.create_custody(session, request.app.state.blobs, row,
                                    request.app.state.custody_kek)
-    return _public(row, spec.update_rule)
+    return finished(session, _public(row, spec.update_rule))
 
 
 @router.get("/{federation_id}", summary="A federation's settings (admin and its clients)")
@@ -80,8 +80,8 @@ def get_federation(federation_id: str, session: SessionDep,
                    caller: AdminOrClient) -> FederationPublic:
     if caller is not None and caller.federation_id != federation_id:
         raise NotFoundError("no such federation")
-    return _public(feds.get_federation(session, federation_id),
-                   global_model.rule_of(session, federation_id))
+    return finished(session, _public(feds.get_federation(session, federation_id),
+                   global_model.rule_of(session, federation_id)))
 
 
 @router.get("/{federation_id}/global", summary="The global adapter (float64 LE, spec order)",
@@ -91,7 +91,8 @@ def get_global(federation_id: str, session: SessionDep, blobs: BlobsDep,
     if caller is not None and caller.federation_id != federation_id:
         raise NotFoundError("no such federation")
     data, applied = global_model.read(session, blobs, feds.get_federation(session, federation_id))
-    return Response(data, media_type=OCTETS, headers={"X-Blindsum-Rounds-Applied": str(applied)})
+    return finished(session, Response(data, media_type=OCTETS,
+                                      headers={"X-Blindsum-Rounds-Applied": str(applied)}))
 
 
 @router.put("/{federation_id}/global", status_code=status.HTTP_204_NO_CONTENT,
@@ -100,7 +101,8 @@ def get_global(federation_id: str, session: SessionDep, blobs: BlobsDep,
 async def set_global(federation_id: str, request: Request, session: SessionDep,
                      blobs: BlobsDep, _admin: AdminDep,
                      content_length: Annotated[int, Header(ge=0)]) -> Response:
-    federation = await run_in_threadpool(feds.get_federation, session, federation_id)
+    federation = await run_in_threadpool(
+        lambda: finished(session, feds.get_federation(session, federation_id)))
     data = await read_exact(request, content_length, 8 * federation.dimension,
                             "the global adapter (float64 per value)")
     await run_in_threadpool(global_model.set_initial, session, blobs, federation, data)
@@ -113,7 +115,8 @@ def create_invite(federation_id: str, body: InviteCreate, request: Request,
                   session: SessionDep, _admin: AdminDep) -> InvitePublic:
     ttl = timedelta(seconds=request.app.state.settings.invite_ttl_seconds)
     code, row = feds.create_invite(session, federation_id, label=body.label, ttl=ttl)
-    return InvitePublic(code=code, federation_id=row.federation_id, expires_at=row.expires_at)
+    return finished(session, InvitePublic(code=code, federation_id=row.federation_id,
+                                          expires_at=row.expires_at))
 
 
 @router.post("/{federation_id}/enroll", status_code=status.HTTP_201_CREATED,
@@ -122,7 +125,8 @@ def enroll(federation_id: str, body: EnrollRequest, session: SessionDep) -> Enro
     client, token = feds.enroll(session, federation_id, invite_code=body.invite_code,
                                 identity_key=body.identity_key, proof=body.proof,
                                 label=body.label)
-    return EnrollResponse(client_id=client.id, federation_id=client.federation_id, token=token)
+    return finished(session, EnrollResponse(client_id=client.id,
+                                            federation_id=client.federation_id, token=token))
 
 
 @router.get("/{federation_id}/clients", summary="Enrolled clients and identity keys (admin)")
@@ -131,7 +135,7 @@ def list_clients(federation_id: str, session: SessionDep,
     feds.get_federation(session, federation_id)
     rows = session.scalars(select(ClientRow).where(ClientRow.federation_id == federation_id)
                            .order_by(ClientRow.id))
-    return [_client_public(r) for r in rows]
+    return finished(session, [_client_public(r) for r in rows])
 
 
 @router.get("/{federation_id}/roster", summary="Identity keys of the federation (clients)")
@@ -140,7 +144,7 @@ def roster(federation_id: str, session: SessionDep, me: CurrentClient) -> list[C
         raise NotFoundError("no such federation")
     rows = session.scalars(select(ClientRow).where(ClientRow.federation_id == federation_id)
                            .order_by(ClientRow.id))
-    return [_client_public(r) for r in rows]
+    return finished(session, [_client_public(r) for r in rows])
 
 
 @router.get("/{federation_id}/me", summary="The calling client's enrollment")
@@ -159,5 +163,5 @@ def privacy_report(federation_id: str, session: SessionDep, caller: AdminOrClien
         raise NotFoundError("no such federation")
     report = reports.build_report(session, feds.get_federation(session, federation_id))
     if format == "html":
-        return HTMLResponse(report_html(report))
-    return JSONResponse(report)
+        return finished(session, HTMLResponse(report_html(report)))
+    return finished(session, JSONResponse(report))

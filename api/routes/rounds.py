@@ -14,9 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from blindsum.aggregator import ckks_rounds, ledger, rounds, secagg_rounds
 from blindsum.aggregator import federations as feds
 from blindsum.aggregator.deadlines import close_current_stage
-from blindsum.aggregator.models import ClientRow, RoundRow
+from blindsum.aggregator.models import ClientRow, FederationRow, RoundRow
 from blindsum.api.bodies import OCTETS, octet_body_doc, read_exact
-from blindsum.api.deps import AdminDep, AdminOrClient, BlobsDep, CurrentClient, SessionDep
+from blindsum.api.deps import AdminDep, AdminOrClient, BlobsDep, CurrentClient, SessionDep, finished
 from blindsum.api.schemas import (
     DPEventReport,
     LedgerRecorded,
@@ -49,8 +49,8 @@ def _member(federation_id: str, caller: ClientRow | None) -> None:
 def open_round(federation_id: str, session: SessionDep, _admin: AdminDep) -> RoundPublic:
     federation = feds.get_federation(session, federation_id)
     driver = ckks_rounds if federation.mode == "ckks" else secagg_rounds
-    return _public(rounds.open_round(session, federation,
-                                     lambda n: driver.protocol_for(federation, n)))
+    return finished(session, _public(rounds.open_round(session, federation,
+                                     lambda n: driver.protocol_for(federation, n))))
 
 
 MAX_WAIT_SECONDS = 60.0
@@ -112,7 +112,17 @@ async def get_round(federation_id: str, round_id: str, request: Request, session
 def public_context(federation_id: str, session: SessionDep, blobs: BlobsDep,
                    caller: AdminOrClient) -> Response:
     _member(federation_id, caller)
-    return Response(ckks_rounds.public_context(session, blobs, federation_id), media_type=OCTETS)
+    return finished(session, Response(ckks_rounds.public_context(session, blobs, federation_id),
+                                      media_type=OCTETS))
+
+
+def _ckks_round(session: SessionDep, federation_id: str, round_id: str
+                ) -> tuple[FederationRow, RoundRow]:
+    """Both rows, the lookup's transaction ended in the same worker-thread call."""
+    federation = feds.get_federation(session, federation_id)
+    if federation.mode != "ckks":
+        raise NotFoundError("this federation uses secagg: upload with PUT .../secagg/masked-input")
+    return finished(session, (federation, rounds.get_round(session, federation_id, round_id)))
 
 
 @router.put("/rounds/{round_id}/ckks-upload", status_code=status.HTTP_202_ACCEPTED,
@@ -125,10 +135,7 @@ async def ckks_upload(
     content_length: Annotated[int, Header(ge=0)],
 ) -> UploadAccepted:
     _member(federation_id, me)
-    federation = await run_in_threadpool(feds.get_federation, session, federation_id)
-    if federation.mode != "ckks":
-        raise NotFoundError("this federation uses secagg: upload with PUT .../secagg/masked-input")
-    row = await run_in_threadpool(rounds.get_round, session, federation_id, round_id)
+    federation, row = await run_in_threadpool(_ckks_round, session, federation_id, round_id)
     expected = upload_size(ckks_rounds.params_of(federation), federation.dimension)
     body = await read_exact(request, content_length, expected, "a CKKS upload for this federation")
     signature = _b64decode(x_blindsum_signature)
@@ -143,7 +150,7 @@ def close(federation_id: str, round_id: str, request: Request, session: SessionD
           blobs: BlobsDep, _admin: AdminDep) -> RoundPublic:
     row = rounds.get_round(session, federation_id, round_id)
     close_current_stage(session, blobs, row, request.app.state.custody_kek)
-    return _public(row)
+    return finished(session, _public(row))
 
 
 @router.post("/rounds/{round_id}/abort", summary="Abort the round (admin)")
@@ -155,7 +162,7 @@ def abort(federation_id: str, round_id: str, session: SessionDep, _admin: AdminD
         raise RoundStateError(f"the round is already {row.stage}")
     rounds.abort_round(session, row, "aborted by the administrator")
     session.commit()
-    return _public(row)
+    return finished(session, _public(row))
 
 
 def _closed_result(session: SessionDep, blobs: BlobsDep, federation_id: str,
@@ -172,8 +179,8 @@ def result_sum(federation_id: str, round_id: str, session: SessionDep, blobs: Bl
                caller: AdminOrClient) -> Response:
     _member(federation_id, caller)
     row, data = _closed_result(session, blobs, federation_id, round_id)
-    return Response(data, media_type=OCTETS,
-                    headers={"X-Blindsum-Contributors": str(len(row.contributors or []))})
+    headers = {"X-Blindsum-Contributors": str(len(row.contributors or []))}
+    return finished(session, Response(data, media_type=OCTETS, headers=headers))
 
 
 @router.get("/rounds/{round_id}/result/average",
@@ -185,8 +192,8 @@ def result_average(federation_id: str, round_id: str, session: SessionDep, blobs
     row, data = _closed_result(session, blobs, federation_id, round_id)
     count = len(row.contributors or [])
     average = np.frombuffer(data, dtype="<f8") / count
-    return Response(average.astype("<f8").tobytes(), media_type=OCTETS,
-                    headers={"X-Blindsum-Contributors": str(count)})
+    return finished(session, Response(average.astype("<f8").tobytes(), media_type=OCTETS,
+                                      headers={"X-Blindsum-Contributors": str(count)}))
 
 
 @router.post("/rounds/{round_id}/dp-event", status_code=status.HTTP_201_CREATED,
@@ -199,6 +206,7 @@ def report_dp_event(federation_id: str, round_id: str, body: DPEventReport,
                                                                     round_id),
                               me, body.event, body.signature)
     ledger.check_within_budget(session, federation, me)  # recorded, then refused if over
-    return LedgerRecorded(round_number=row.round_number, client_id=row.client_id,
-                          epsilon_reported=row.epsilon_reported,
-                          epsilon_recomputed=row.epsilon_recomputed, mismatch=row.mismatch)
+    return finished(session, LedgerRecorded(
+        round_number=row.round_number, client_id=row.client_id,
+        epsilon_reported=row.epsilon_reported, epsilon_recomputed=row.epsilon_recomputed,
+        mismatch=row.mismatch))

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from blindsum.aggregator import rounds, secagg_rounds
 from blindsum.aggregator.models import ClientRow, RoundRow
 from blindsum.api.bodies import json_body_doc, octet_body_doc, read_json, stream_to_blob
-from blindsum.api.deps import BlobsDep, CurrentClient, SessionDep
+from blindsum.api.deps import BlobsDep, CurrentClient, SessionDep, finished
 from blindsum.api.schemas import UploadAccepted
 from blindsum.errors import NotFoundError
 
@@ -38,12 +38,19 @@ def _secagg_round(session: SessionDep, federation_id: str, round_id: str,
     return row
 
 
+def _looked_up(session: SessionDep, federation_id: str, round_id: str,
+               me: ClientRow) -> RoundRow:
+    """The round, with the lookup's transaction ended in the same worker-thread call: an
+    async handler must hold no pooled connection while it awaits a body or a thread."""
+    return finished(session, _secagg_round(session, federation_id, round_id, me))
+
+
 @router.post("/{stage}", status_code=status.HTTP_202_ACCEPTED, openapi_extra=json_body_doc(),
              summary="Send this client's message for a JSON stage")
 async def send_message(federation_id: str, round_id: str, stage: JsonStage, request: Request,
                        session: SessionDep, blobs: BlobsDep, me: CurrentClient,
                        content_length: ContentLength) -> UploadAccepted:
-    row = await run_in_threadpool(_secagg_round, session, federation_id, round_id, me)
+    row = await run_in_threadpool(_looked_up, session, federation_id, round_id, me)
     payload = await read_json(request, content_length)
     stored = await run_in_threadpool(secagg_rounds.receive, session, blobs, row, me, stage,
                                      payload)
@@ -55,7 +62,7 @@ async def send_message(federation_id: str, round_id: str, stage: JsonStage, requ
 async def send_masked_input(federation_id: str, round_id: str, request: Request,
                             session: SessionDep, blobs: BlobsDep, me: CurrentClient,
                             content_length: ContentLength) -> UploadAccepted:
-    row = await run_in_threadpool(_secagg_round, session, federation_id, round_id, me)
+    row = await run_in_threadpool(_looked_up, session, federation_id, round_id, me)
     expected = secagg_rounds.masked_input_bytes(row)
     writer = await stream_to_blob(request, content_length, expected,
                                   "a masked input for this round", blobs)
@@ -71,4 +78,4 @@ async def send_masked_input(federation_id: str, round_id: str, request: Request,
 def relay(federation_id: str, round_id: str, stage: RelayStage, session: SessionDep,
           me: CurrentClient) -> Any:
     row = _secagg_round(session, federation_id, round_id, me)
-    return secagg_rounds.relay_for(session, row, stage, me.id)
+    return finished(session, secagg_rounds.relay_for(session, row, stage, me.id))
