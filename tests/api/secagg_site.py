@@ -65,3 +65,11 @@ class SecAggSite:
     def unmask(self) -> None:
         sigs = [wire.signature_from_json(s) for s in self.relay("consistency-check")]
         self.post("unmask", wire.unmask_to_json(self.machine.unmask(sigs)))
+
+
+def round_sites(api, fid: str, members, round_json: dict) -> list[SecAggSite]:
+    """A SecAggSite for each member, with the federation's roster as the first one sees it."""
+    headers = {"Authorization": f"Bearer {members[0][1]}"}
+    roster = {c["client_id"]: base64.urlsafe_b64decode(c["identity_key"] + "=")
+              for c in api.get(f"/v1/federations/{fid}/roster", headers=headers).json()}
+    return [SecAggSite(api, fid, m, round_json, roster) for m in members]

@@ -4,13 +4,11 @@ CKKS: fewer uploads than min_clients abort the same way."""
 
 from __future__ import annotations
 
-import base64
-
 import numpy as np
 import pytest
 
 from .conftest import FEDERATION, b64
-from .secagg_site import SecAggSite
+from .secagg_site import round_sites
 
 N, DIM = 6, 24
 STEPS = ("advertise", "share", "mask", "sign", "unmask")
@@ -34,10 +32,7 @@ def test_drops_at_each_stage(api, admin, enroll, step, extra) -> None:
     members = [enroll(fid) for _ in range(N)]
     round_json = api.post(f"/v1/federations/{fid}/rounds", headers=admin).json()
     rid = round_json["id"]
-    roster = {c["client_id"]: base64.urlsafe_b64decode(c["identity_key"] + "=")
-              for c in api.get(f"/v1/federations/{fid}/roster",
-                               headers={"Authorization": f"Bearer {members[0][1]}"}).json()}
-    sites = [SecAggSite(api, fid, m, round_json, roster) for m in members]
+    sites = round_sites(api, fid, members, round_json)
     drops = _tolerated(round_json["protocol"]) + extra
     dropped = {s.id for s in sites[-drops:]} if drops else set()
     xs = {s.id: np.random.default_rng(s.id).uniform(-0.1, 0.1, DIM) for s in sites}

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-
 import numpy as np
 
 from .conftest import FEDERATION
-from .secagg_site import SecAggSite
+from .secagg_site import round_sites
 
 DIM = 16
 
 
 def _round(api, admin, fid, members, xs) -> dict:
     round_json = api.post(f"/v1/federations/{fid}/rounds", headers=admin).json()
-    roster = {c["client_id"]: base64.urlsafe_b64decode(c["identity_key"] + "=")
-              for c in api.get(f"/v1/federations/{fid}/roster",
-                               headers={"Authorization": f"Bearer {members[0][1]}"}).json()}
-    sites = [SecAggSite(api, fid, m, round_json, roster) for m in members]
+    sites = round_sites(api, fid, members, round_json)
     for s in sites:
         s.advertise()
     for s in sites:

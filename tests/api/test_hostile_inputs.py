@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from blindsum.aggregator.models import LedgerRow, MessageRow, RoundRow
 
 from .conftest import FEDERATION
-from .secagg_site import SecAggSite
+from .secagg_site import round_sites
 
 DIM = 32
 
@@ -28,10 +28,7 @@ def scene(api, admin, enroll, settings):
     members = [enroll(fid) for _ in range(4)]
     outsider = enroll(other_fid)
     round_json = api.post(f"/v1/federations/{fid}/rounds", headers=admin).json()
-    roster = {c["client_id"]: base64.urlsafe_b64decode(c["identity_key"] + "=")
-              for c in api.get(f"/v1/federations/{fid}/roster",
-                               headers={"Authorization": f"Bearer {members[0][1]}"}).json()}
-    sites = [SecAggSite(api, fid, m, round_json, roster) for m in members]
+    sites = round_sites(api, fid, members, round_json)
     for s in sites:
         s.advertise()
     for s in sites:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 import numpy as np
 import pytest
 
@@ -12,7 +10,7 @@ from blindsum.crypto.dp_events import canonical_event, event_payload
 from blindsum.crypto.hazmat.signing import sign
 
 from .conftest import FEDERATION, b64
-from .secagg_site import SecAggSite
+from .secagg_site import round_sites
 
 
 def _event(noise=1.0, q=0.01, steps=100, eps=None, delta=1e-5) -> dict:
@@ -75,10 +73,7 @@ def test_forged_or_malformed_events_are_refused(api, ledger_round) -> None:
 def test_client_over_budget_is_recorded_then_its_uploads_are_refused(
         api, admin, ledger_round) -> None:
     fid, round_json, members = ledger_round
-    roster = {c["client_id"]: base64.urlsafe_b64decode(c["identity_key"] + "=")
-              for c in api.get(f"/v1/federations/{fid}/roster",
-                               headers={"Authorization": f"Bearer {members[0][1]}"}).json()}
-    sites = [SecAggSite(api, fid, m, round_json, roster) for m in members]
+    sites = round_sites(api, fid, members, round_json)
     for s in sites:
         s.advertise()
     for s in sites:

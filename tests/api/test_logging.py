@@ -8,7 +8,7 @@ import logging
 import numpy as np
 
 from .conftest import ADMIN_TOKEN, FEDERATION
-from .secagg_site import SecAggSite
+from .secagg_site import round_sites
 
 
 def test_a_whole_round_logs_no_secret_and_no_update(api, admin, enroll, caplog) -> None:
@@ -18,10 +18,7 @@ def test_a_whole_round_logs_no_secret_and_no_update(api, admin, enroll, caplog) 
     code = api.post(f"/v1/federations/{fid}/invites", json={}, headers=admin).json()["code"]
     members = [enroll(fid) for _ in range(4)]
     round_json = api.post(f"/v1/federations/{fid}/rounds", headers=admin).json()
-    roster = {c["client_id"]: base64.urlsafe_b64decode(c["identity_key"] + "=")
-              for c in api.get(f"/v1/federations/{fid}/roster",
-                               headers={"Authorization": f"Bearer {members[0][1]}"}).json()}
-    sites = [SecAggSite(api, fid, m, round_json, roster) for m in members]
+    sites = round_sites(api, fid, members, round_json)
     for step in ("advertise", "share"):
         for s in sites:
             getattr(s, step)()

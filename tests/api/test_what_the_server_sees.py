@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import MetaData, select
 
 from .conftest import FEDERATION
-from .secagg_site import SecAggSite
+from .secagg_site import round_sites
 
 DIM = 4096
 
@@ -62,10 +62,7 @@ def test_secagg_server_keeps_no_update_in_any_form(api, admin, enroll, settings,
     updates = []
     for _ in range(2):  # two rounds
         round_json = api.post(f"/v1/federations/{fid}/rounds", headers=admin).json()
-        roster = {c["client_id"]: base64.urlsafe_b64decode(c["identity_key"] + "=")
-                  for c in api.get(f"/v1/federations/{fid}/roster",
-                                   headers={"Authorization": f"Bearer {members[0][1]}"}).json()}
-        sites = [SecAggSite(api, fid, m, round_json, roster) for m in members]
+        sites = round_sites(api, fid, members, round_json)
         for step in ("advertise", "share"):
             for s in sites:
                 getattr(s, step)()
