@@ -58,6 +58,7 @@ class ClientState:
     identity_key: str  # raw Ed25519 private key, base64url
     last_round: int = 0
     client_dp_rounds: int = 0  # rounds this client sent a distributed-DP update in
+    client_dp_noise: float = 0.0  # their effective noise multiplier (for its epsilon)
     version: int = STATE_VERSION
 
     def save(self, path: Path) -> None:
@@ -94,7 +95,7 @@ class Client:
         raw = base64.urlsafe_b64decode(state.identity_key + "=" * (-len(state.identity_key) % 4))
         self.identity_key = Ed25519PrivateKey.from_private_bytes(raw)
         self._federation: dict[str, Any] | None = None
-        self._effective_noise_multiplier = 0.0
+        self.last_upload_bytes = 0
 
     @classmethod
     def enroll(cls, url: str, federation_id: str, invite_code: str, *,
@@ -229,13 +230,13 @@ class Client:
         federation = self.federation()
         if not federation.get("client_dp"):
             return 0.0
-        z = self._effective_noise_multiplier
+        z = self.state.client_dp_noise  # kept in the state file: right after a reload too
         return client_level_epsilon(z, float(federation["client_dp"]["sample_rate"]),
                                     self.state.client_dp_rounds + extra_rounds,
                                     float(federation["delta"]))
 
     def _check_client_level_budget(self, effective_noise_multiplier: float) -> None:
-        self._effective_noise_multiplier = effective_noise_multiplier
+        self.state.client_dp_noise = effective_noise_multiplier
         federation = self.federation()
         after = self.client_level_epsilon(extra_rounds=1)
         if after > float(federation["epsilon_budget"]):
