@@ -55,27 +55,33 @@ ADVERTISE, SHARE, MASKED, CONSISTENCY, UNMASK = STAGES
 _BROADCAST = 0
 
 
+def required_params(federation: FederationRow, n: int) -> SecAggParams:
+    """The round's SecAgg parameters: what the federation's declared rates give for n
+    participants (every client derives the same and refuses less)."""
+    return SecAggParams.derive(n, dropout_rate=federation.dropout_rate,
+                               corruption_rate=federation.corruption_rate,
+                               min_survivors=federation.min_clients)
+
+
 def protocol_for(federation: FederationRow, n: int) -> dict[str, Any]:
-    p = SecAggParams.derive(n, dropout_rate=federation.dropout_rate,
-                            corruption_rate=federation.corruption_rate)
-    min_survivors = max(p.min_survivors, federation.min_clients)
+    p = required_params(federation, n)
     protocol: dict[str, Any] = {
-        "mode": "secagg", "neighbours": p.neighbours, "threshold": p.threshold,
-        "min_survivors": min_survivors, "bits": p.bits, "prg": p.prg.value,
-        "clip_norm": federation.clip_norm, "max_clients": federation.max_clients,
-        "dimension": federation.dimension}
+        "mode": "secagg", **p.to_json(), "clip_norm": federation.clip_norm,
+        "max_clients": federation.max_clients, "dimension": federation.dimension}
+    del protocol["num_clients"]
     if federation.client_dp is not None:
-        ddg = ddg_params(federation, n, min_survivors, p.bits)
+        ddg = ddg_params(federation, n, p)
         protocol |= {"dimension": ddg.padded, "ddg": ddg.to_json()}
     return protocol
 
 
-def ddg_params(federation: FederationRow, n: int, min_survivors: int, bits: int) -> DDGParams:
+def ddg_params(federation: FederationRow, n: int, params: SecAggParams) -> DDGParams:
     """The round's distributed-DP encoding: every client derives and checks the same."""
     assert federation.client_dp is not None
     return DDGParams.derive(dimension=federation.dimension, clip=federation.clip_norm,
                             noise_multiplier=float(federation.client_dp["noise_multiplier"]),
-                            min_survivors=min_survivors, max_clients=n, bits=bits)
+                            min_survivors=params.min_survivors, max_clients=n,
+                            bits=params.bits)
 
 
 def context_of(round_row: RoundRow) -> RoundContext:

@@ -71,7 +71,8 @@ def _cohort(admin: Admin, server: LocalServer, n: int, dim: int,
     round_json = admin.open_round(fid)
     roster_json = members[0][0].get(f"/v1/federations/{fid}/roster").json()
     roster = {c["client_id"]: _unb64(c["identity_key"]) for c in roster_json}
-    drivers = [SecAggDriver(t, fid, round_json, client_id=cid, identity_key=key, roster=roster)
+    drivers = [SecAggDriver(t, fid, round_json, client_id=cid, identity_key=key, roster=roster,
+                            federation=fed)
                for t, cid, key in members]
     _parallel(pool, lambda d: d.advertise(), drivers)
     _parallel(pool, lambda d: d.share(), drivers)

@@ -45,6 +45,9 @@ __all__ = ["Client", "ClientState"]
 
 STATE_VERSION = 1
 LONG_POLL_SECONDS = 25.0
+PINNED_SETTINGS = ("mode", "dropout_rate", "corruption_rate", "min_clients", "client_dp")
+"""The federation settings a client's protection rests on: kept in the state file when it
+first sees them, and any later change is refused (a server cannot quietly weaken them)."""
 
 
 @dataclass
@@ -59,6 +62,7 @@ class ClientState:
     last_round: int = 0
     client_dp_rounds: int = 0  # rounds this client sent a distributed-DP update in
     client_dp_noise: float = 0.0  # their effective noise multiplier (for its epsilon)
+    federation_pin: dict[str, Any] | None = None  # PINNED_SETTINGS as first seen
     version: int = STATE_VERSION
 
     def save(self, path: Path) -> None:
@@ -113,9 +117,11 @@ class Client:
         raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         state = ClientState(url=url.rstrip("/"), federation_id=federation_id,
                             client_id=client_id, token=token, identity_key=b64(raw))
+        client = cls(state, path, **transport_options)
+        client.federation()  # pins the security settings at enrollment (and saves the state)
         if path is not None:
             state.save(path)
-        return cls(state, path, **transport_options)
+        return client
 
     @classmethod
     def load(cls, state_file: str | Path, **transport_options: Any) -> Client:
@@ -140,9 +146,27 @@ class Client:
         return f"/v1/federations/{self.state.federation_id}"
 
     def federation(self) -> dict[str, Any]:
-        """The federation's settings: mode, parameter names and shapes, clip norm, budget."""
+        """The federation's settings: mode, parameter names and shapes, clip norm, budget.
+
+        Raises:
+            ConfigError: a setting in ``PINNED_SETTINGS`` differs from the value this client
+                pinned when it first saw the federation.
+        """
         if self._federation is None:
-            self._federation = dict(self.transport.get(self._base).json())
+            live = dict(self.transport.get(self._base).json())
+            seen = {key: live.get(key) for key in PINNED_SETTINGS}
+            pinned = self.state.federation_pin
+            if pinned is None:
+                self.state.federation_pin = seen
+                if self.state_file is not None:
+                    self.state.save(self.state_file)
+            elif pinned != seen:
+                changed = sorted(k for k in PINNED_SETTINGS if pinned.get(k) != seen.get(k))
+                raise ConfigError(
+                    "the federation's security settings changed since this client pinned them "
+                    f"({', '.join(changed)}); refusing to take part. If the change is genuine, "
+                    "enroll again with a new invite")
+            self._federation = live
         return self._federation
 
     def roster(self) -> dict[int, bytes]:

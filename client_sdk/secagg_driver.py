@@ -2,8 +2,10 @@
 
 All protocol decisions are :class:`~blindsum.crypto.secagg.client.SecAggClient`'s:
 it verifies the signed adverts, refuses a survivor set that is too small or
-inconsistent, and never reveals both secrets of one peer. The driver only moves
-its messages and follows the round's stages by long-polling.
+inconsistent or not certified by a quorum, and never reveals both secrets of one
+peer. The driver derives the parameters the client requires from the federation's
+settings as this client pinned them (never from the round's own announcement),
+moves the messages and follows the round's stages by long-polling.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from blindsum.crypto.secagg import wire
 from blindsum.crypto.secagg.client import SecAggClient
 from blindsum.crypto.secagg.context import RoundContext
 from blindsum.crypto.secagg.distributed_dp import DDGParams, encode
+from blindsum.crypto.secagg.params import SecAggParams
 from blindsum.errors import ConfigError, RoundStateError, ServiceUnavailableError
 
-__all__ = ["ORDER", "SecAggDriver", "round_seed_of", "stage_index"]
+__all__ = ["ORDER", "SecAggDriver", "required_params", "round_seed_of", "stage_index"]
 
 ORDER = ("advertise-keys", "share-keys", "masked-input", "consistency-check", "unmask", "closed")
 LONG_POLL_SECONDS = 25.0
@@ -38,12 +41,21 @@ def round_seed_of(round_json: dict[str, Any]) -> bytes:
     return base64.urlsafe_b64decode(seed + "=" * (-len(seed) % 4))
 
 
+def required_params(federation: dict[str, Any], num_clients: int) -> SecAggParams:
+    """The weakest SecAgg parameters a client accepts for ``num_clients`` participants:
+    derived from the federation's declared dropout and corruption rates and min_clients
+    (the same derivation the service announces from)."""
+    return SecAggParams.derive(num_clients, dropout_rate=float(federation["dropout_rate"]),
+                               corruption_rate=float(federation["corruption_rate"]),
+                               min_survivors=int(federation["min_clients"]))
+
+
 class SecAggDriver:
     """Advertise, share, upload the masked input, sign, unmask: each a method, or ``run``."""
 
     def __init__(self, transport: Transport, federation_id: str, round_json: dict[str, Any],
                  *, client_id: int, identity_key: Ed25519PrivateKey,
-                 roster: dict[int, bytes], federation: dict[str, Any] | None = None) -> None:
+                 roster: dict[int, bytes], federation: dict[str, Any]) -> None:
         self.transport = transport
         self.round = round_json
         self.url = f"/v1/federations/{federation_id}/rounds/{round_json['id']}"
@@ -51,21 +63,22 @@ class SecAggDriver:
             federation=federation_id, round_number=round_json["number"],
             round_seed=round_seed_of(round_json), participants=round_json["participants"],
             protocol=round_json["protocol"])
+        required = required_params(federation, len(round_json["participants"]))
         self.machine = SecAggClient(self.context, client_id=client_id, identity_key=identity_key,
-                                    roster=roster)
+                                    roster=roster, required=required)
         self.uploaded_bytes = 0
         self.ddg = self._checked_ddg(federation)
 
-    def _checked_ddg(self, federation: dict[str, Any] | None) -> DDGParams | None:
+    def _checked_ddg(self, federation: dict[str, Any]) -> DDGParams | None:
         """The round's distributed-DP encoding, re-derived here: a server cannot make this
         client add less noise than the federation promises."""
         announced = self.round["protocol"].get("ddg")
         if announced is None:
-            if federation is not None and federation.get("client_dp"):
+            if federation.get("client_dp"):
                 raise ConfigError("the federation promises client-level DP but the round does "
                                   "not announce it; refusing to send an unnoised update")
             return None
-        if federation is None or not federation.get("client_dp"):
+        if not federation.get("client_dp"):
             raise ConfigError("the round announces distributed DP the federation does not have")
         protocol = self.round["protocol"]
         if int(protocol["min_survivors"]) < int(federation["min_clients"]):

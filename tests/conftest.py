@@ -92,7 +92,8 @@ class StepwiseRound:
         self.ctx = self.cohort.context
         roster = self.cohort.roster
         self.server = SecAggServer(self.ctx, roster=roster)
-        self.clients = {u: SecAggClient(self.ctx, client_id=u, identity_key=k, roster=roster)
+        self.clients = {u: SecAggClient(self.ctx, client_id=u, identity_key=k, roster=roster,
+                                        required=self.cohort.required)
                         for u, k in self.cohort.identity_keys.items()}
         rng = np.random.default_rng(0)
         self.inputs = inputs or {u: rng.integers(0, 2**32, self.ctx.dimension, dtype=np.uint32)

@@ -41,8 +41,9 @@ def test_corruption_grows_the_neighbourhood_or_is_refused() -> None:
     honest = SecAggParams.derive(1000, dropout_rate=0.05)
     colluding = SecAggParams.derive(1000, dropout_rate=0.05, corruption_rate=0.05, hardened=True)
     assert colluding.neighbours > honest.neighbours
-    with pytest.raises(ConfigError, match="corruption"):
-        SecAggParams.derive(20, dropout_rate=0.05, corruption_rate=0.4)
+    assert colluding.threshold > colluding.max_corrupted == 50
+    with pytest.raises(ConfigError, match="colluding"):
+        SecAggParams.derive(20, dropout_rate=0.05, corruption_rate=0.95)
 
 
 def test_small_cohorts_get_the_complete_graph() -> None:

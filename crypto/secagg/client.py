@@ -7,11 +7,18 @@ peer could cause raises a :class:`~blindsum.errors.ProtocolError` or
 :class:`~blindsum.errors.CryptoError` and aborts this client's round for good,
 dropping its secrets.
 
-The rule that keeps an honest client's input private even from a server that
-lies about who dropped out: for each neighbour it reveals *either* the share of
-the neighbour's self-mask seed (neighbour survived) *or* the share of its mask
-key (neighbour dropped), decided once from a survivor set that it has checked
-against its own view and that at least ``t`` survivors signed.
+The rules that keep an honest client's input private from a server that lies
+about who dropped out (the argument is in :mod:`blindsum.crypto.secagg.params`):
+
+* it takes part only in a round whose parameters are at least the ones it derives
+  itself (``required``), so a server cannot announce a weaker k, t or quorum;
+* for each neighbour it reveals *either* the share of the neighbour's self-mask
+  seed (neighbour survived) *or* the share of its mask key (neighbour dropped),
+  decided once, from the one survivor set it signed;
+* it reveals only when a quorum ``q`` of participants with ``2q > n + c`` signed
+  that same set, so no second set can ever be certified, and only when both the
+  survivors and the signers stay connected however the ``c`` tolerated colluders
+  are removed.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from blindsum.crypto.hazmat.csprng import Csprng, RandomSource
 from blindsum.crypto.hazmat.prg import SEED_BYTES, MaskExpander
 from blindsum.crypto.hazmat.signing import identity_public_bytes, sign, verify_signature
 from blindsum.crypto.secagg.context import RoundContext
-from blindsum.crypto.secagg.graph import is_connected
+from blindsum.crypto.secagg.graph import survives_removal
 from blindsum.crypto.secagg.messages import (
     ConsistencySignature,
     KeyAdvert,
@@ -38,6 +45,7 @@ from blindsum.crypto.secagg.messages import (
     SurvivorSet,
     UnmaskShares,
 )
+from blindsum.crypto.secagg.params import SecAggParams
 from blindsum.crypto.secagg.stages import (
     ENVELOPE_PURPOSE,
     PAIR_MASK_DOMAIN,
@@ -59,6 +67,9 @@ class SecAggClient:
         client_id: this client's id; must be a participant.
         identity_key: this client's enrolled Ed25519 key, used to sign.
         roster: every participant's enrolled Ed25519 public key (32 raw bytes).
+        required: the weakest parameters this client accepts, derived by the client itself
+            (``SecAggParams.derive`` from the federation's declared rates); a round that
+            announces less is refused with :class:`~blindsum.errors.ConfigError`.
         rng: CSPRNG for stochastic rounding; a fresh :class:`Csprng` by default.
     """
 
@@ -69,8 +80,16 @@ class SecAggClient:
         client_id: int,
         identity_key: Ed25519PrivateKey,
         roster: Mapping[int, bytes],
+        required: SecAggParams,
         rng: RandomSource | None = None,
     ) -> None:
+        weaker = context.params.weaker_than(required)
+        if weaker:
+            raise ConfigError("the round announces weaker SecAgg parameters than this client "
+                              "derives from the federation's settings: " + "; ".join(weaker))
+        keys = [roster[p] for p in context.participants if p in roster]
+        if len(set(keys)) != len(keys):
+            raise ConfigError("two participants share one identity key; refusing the roster")
         if client_id not in context.participants:
             raise ConfigError(f"client {client_id} is not a participant of this round")
         if any(p not in roster for p in context.participants):
@@ -142,7 +161,8 @@ class SecAggClient:
             return ConsistencySignature(self.client_id, sign(self._identity_key, payload))
 
     def unmask(self, signatures: Sequence[ConsistencySignature]) -> UnmaskShares:
-        """Stage 5: check the survivors' signatures, then reveal one share per neighbour."""
+        """Stage 5: check that a quorum signed this client's survivor set, then reveal one
+        share per neighbour."""
         with self._machine.step(Stage.UNMASK, Stage.DONE):
             assert self._survivor_set is not None
             survivors = set(self._survivor_set.survivors)
@@ -153,7 +173,17 @@ class SecAggClient:
                     raise ProtocolError("consistency signatures from non-survivors or repeated")
                 verify_signature(self._roster[sig.sender], sig.signature, payload)
                 signers.add(sig.sender)
-            self._require(len(signers), "survivors signed the survivor set")
+            params = self.context.params
+            if len(signers) < params.quorum:
+                raise ThresholdNotMetError(
+                    f"only {len(signers)} participants signed the survivor set; revealing "
+                    f"needs a quorum of {params.quorum}, so that no other set can be certified")
+            if not survives_removal(self.context.ring, neighbours=params.neighbours,
+                                    survivors=signers, removed=params.max_corrupted):
+                raise ProtocolError(
+                    "the survivor set's signers would not stay connected if up to "
+                    f"{params.max_corrupted} colluders among them were removed; partial sums "
+                    "would leak")
             revealed = UnmaskShares(
                 self.client_id,
                 self_mask_shares={v: p.self_mask_share for v, p in self._held.items()
@@ -258,8 +288,12 @@ class SecAggClient:
                 f"{self.context.params.min_survivors} are needed to publish a sum"
             )
         self._require(len(survivors & self._neighbours), "neighbours survived")
-        if not is_connected(self.context.graph, survivors):
-            raise ProtocolError("survivors do not form a connected graph; partial sums would leak")
+        params = self.context.params
+        if not survives_removal(self.context.ring, neighbours=params.neighbours,
+                                survivors=survivors, removed=params.max_corrupted):
+            raise ProtocolError("the survivors would not stay connected if up to "
+                                f"{params.max_corrupted} colluders among them were removed; "
+                                "partial sums would leak")
 
     def _forget_secrets(self) -> None:
         self._cipher_key = self._mask_key = None

@@ -18,7 +18,7 @@ from typing import Any
 from blindsum.crypto.hazmat.canonical import canonical
 from blindsum.crypto.hazmat.fixedpoint import FixedPointCodec
 from blindsum.crypto.hazmat.prg import SEED_BYTES, PrgAlgorithm
-from blindsum.crypto.secagg.graph import neighbour_graph
+from blindsum.crypto.secagg.graph import neighbour_graph, ring_order
 from blindsum.crypto.secagg.params import SecAggParams
 from blindsum.errors import ConfigError
 
@@ -82,7 +82,8 @@ class RoundContext:
                 num_clients=len(participants), neighbours=int(protocol["neighbours"]),
                 threshold=int(protocol["threshold"]),
                 min_survivors=int(protocol["min_survivors"]), bits=int(protocol["bits"]),
-                prg=PrgAlgorithm(protocol["prg"]))
+                prg=PrgAlgorithm(protocol["prg"]), max_corrupted=int(protocol["max_corrupted"]),
+                quorum=int(protocol["quorum"]))
             codec = FixedPointCodec.create(bits=params.bits,  # type: ignore[arg-type]
                                            clip_norm=float(protocol["clip_norm"]),
                                            max_clients=int(protocol["max_clients"]))
@@ -101,6 +102,7 @@ class RoundContext:
             _DOMAIN, self.federation, self.round_number, self.round_seed,
             b"".join(i.to_bytes(4, "big") for i in self.participants),
             p.num_clients, p.neighbours, p.threshold, p.min_survivors, p.bits, p.prg.value,
+            p.max_corrupted, p.quorum,
             self.dimension, c.bits, repr(c.clip_norm), c.max_clients,
         )
         return hashlib.sha256(encoded).digest()
@@ -111,3 +113,8 @@ class RoundContext:
         return neighbour_graph(
             self.participants, neighbours=self.params.neighbours, seed=self.round_seed
         )
+
+    @cached_property
+    def ring(self) -> list[int]:
+        """The participants in their ring positions (the graph joins ring neighbours)."""
+        return ring_order(self.participants, seed=self.round_seed)

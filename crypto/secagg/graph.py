@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
+
 from blindsum.crypto.hazmat.prg import SEED_BYTES, MaskExpander
 
-__all__ = ["is_connected", "neighbour_graph"]
+__all__ = ["is_connected", "neighbour_graph", "ring_order", "survives_removal"]
 
 _SHUFFLE_DOMAIN = b"secagg-graph-shuffle"
 
@@ -42,6 +44,13 @@ def _shuffled(ids: Sequence[int], seed: bytes) -> list[int]:
     return out
 
 
+def ring_order(client_ids: Iterable[int], *, seed: bytes) -> list[int]:
+    """The clients in their positions on the round's ring (what ``neighbour_graph`` joins)."""
+    if len(seed) != SEED_BYTES:
+        raise ValueError(f"graph seeds are {SEED_BYTES} bytes")
+    return _shuffled(sorted(set(client_ids)), seed)
+
+
 def neighbour_graph(
     client_ids: Iterable[int], *, neighbours: int, seed: bytes
 ) -> dict[int, frozenset[int]]:
@@ -61,7 +70,7 @@ def neighbour_graph(
         return {u: frozenset(v for v in ids if v != u) for u in ids}
     if k % 2:
         raise ValueError("a ring graph needs an even number of neighbours")
-    ring = _shuffled(ids, seed)
+    ring = ring_order(ids, seed=seed)
     half = k // 2
     return {
         ring[i]: frozenset(ring[(i + d) % n] for d in range(-half, half + 1) if d)
@@ -83,3 +92,43 @@ def is_connected(graph: Mapping[int, frozenset[int]], nodes: Iterable[int]) -> b
                 seen.add(v)
                 frontier.append(v)
     return seen == members
+
+
+def survives_removal(ring: Sequence[int], *, neighbours: int, survivors: Iterable[int],
+                     removed: int) -> bool:
+    """Whether the survivors stay connected however any ``removed`` of them are taken out.
+
+    This is what keeps the *honest* survivors' pair masks one connected component when up
+    to ``removed`` survivors are colluders nobody can name. On the ring graph (each client
+    joined to the k/2 positions on either side) a vertex set is disconnected exactly when
+    two disjoint runs of k/2 consecutive positions hold none of it and both arcs between
+    them still hold some; so the survivors survive ``removed`` removals iff every such pair
+    of windows holds more than ``removed`` survivors, or one of its arcs holds none. The
+    complete graph (k = n - 1) stays connected while anyone is left. With ``removed = 0``
+    this is plain connectivity of the survivors.
+    """
+    members = set(survivors)
+    n, half = len(ring), neighbours // 2
+    if len(members) <= removed:
+        return False
+    if neighbours >= n - 1:
+        return True
+    alive = np.array([u in members for u in ring], dtype=np.int64)
+    prefix = np.concatenate([[0], np.cumsum(np.concatenate([alive, alive]))])
+
+    def count(start: np.ndarray, length: np.ndarray | int) -> np.ndarray:
+        return prefix[start + length] - prefix[start]  # type: ignore[no-any-return]
+
+    total = int(alive.sum())
+    window = count(np.arange(n), half)  # survivors in positions [i, i + half)
+    for i in range(n):
+        # the second window starts g >= 0 positions after the first ends, and ends at
+        # least 0 positions before the first begins again
+        gaps = np.arange(0, n - 2 * half + 1)
+        starts = (i + half + gaps) % n
+        cut = window[i] + window[starts]
+        inner = count(np.full(gaps.size, (i + half) % n), gaps)
+        outer = total - window[i] - window[starts] - inner
+        if np.any((cut <= removed) & (inner > 0) & (outer > 0)):
+            return False
+    return True

@@ -25,7 +25,7 @@ from blindsum.crypto.hazmat import kex, shamir
 from blindsum.crypto.hazmat.prg import MaskExpander
 from blindsum.crypto.hazmat.signing import verify_signature
 from blindsum.crypto.secagg.context import RoundContext
-from blindsum.crypto.secagg.graph import is_connected
+from blindsum.crypto.secagg.graph import survives_removal
 from blindsum.crypto.secagg.messages import (
     ConsistencySignature,
     KeyAdvert,
@@ -164,8 +164,13 @@ class SecAggServer:
         with self._machine.step(Stage.MASKED_INPUT, Stage.CONSISTENCY_CHECK):
             survivors = self._masked_senders
             self._require_cohort(len(survivors), "clients sent masked inputs")
-            if not is_connected(self._graph, survivors):
-                raise ThresholdNotMetError("survivors do not form a connected graph")
+            params = self.context.params
+            if not survives_removal(self.context.ring, neighbours=params.neighbours,
+                                    survivors=survivors, removed=params.max_corrupted):
+                raise ThresholdNotMetError(
+                    "the survivors would not stay connected if up to "
+                    f"{params.max_corrupted} colluders among them were removed; no client "
+                    "would unmask them")
             dropped = set(self._envelopes) - survivors
             self._survivor_set = SurvivorSet(tuple(sorted(survivors)), tuple(sorted(dropped)))
             return self._survivor_set
@@ -184,13 +189,13 @@ class SecAggServer:
             self._signatures[signature.sender] = signature
 
     def close_consistency(self) -> tuple[ConsistencySignature, ...]:
-        """End stage 4: the collected signatures, relayed to every signer."""
+        """End stage 4: the collected signatures (the certificate), relayed to every signer."""
         with self._machine.step(Stage.CONSISTENCY_CHECK, Stage.UNMASK):
-            t = self.context.params.threshold
-            if len(self._signatures) < t:
+            quorum = self.context.params.quorum
+            if len(self._signatures) < quorum:
                 raise ThresholdNotMetError(
                     f"only {len(self._signatures)} survivors signed the survivor set; "
-                    f"the threshold is {t}"
+                    f"the quorum is {quorum}"
                 )
             return tuple(self._signatures[u] for u in sorted(self._signatures))
 

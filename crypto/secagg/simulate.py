@@ -37,6 +37,11 @@ class SimulatedCohort:
     identity_keys: Mapping[int, Ed25519PrivateKey]
 
     @property
+    def required(self) -> SecAggParams:
+        """What every client of the cohort requires: exactly the round's parameters."""
+        return self.context.params
+
+    @property
     def roster(self) -> dict[int, bytes]:
         return {u: identity_public_bytes(k) for u, k in self.identity_keys.items()}
 
@@ -86,7 +91,8 @@ class _Driver:
         self.context = cohort.context
         self.server = SecAggServer(self.context, roster=roster)
         self.clients = {
-            u: SecAggClient(self.context, client_id=u, identity_key=k, roster=roster)
+            u: SecAggClient(self.context, client_id=u, identity_key=k, roster=roster,
+                            required=cohort.required)
             for u, k in cohort.identity_keys.items()
         }
         self.drops = drops

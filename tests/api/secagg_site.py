@@ -6,6 +6,7 @@ import base64
 
 import numpy as np
 
+from blindsum.client_sdk.secagg_driver import required_params
 from blindsum.crypto.secagg import wire
 from blindsum.crypto.secagg.client import SecAggClient
 from blindsum.crypto.secagg.context import RoundContext
@@ -23,7 +24,10 @@ class SecAggSite:
             federation=fid, round_number=round_json["number"],
             round_seed=base64.urlsafe_b64decode(round_json["round_seed"] + "=="),
             participants=round_json["participants"], protocol=round_json["protocol"])
-        self.machine = SecAggClient(context, client_id=self.id, identity_key=key, roster=roster)
+        federation = api.get(f"/v1/federations/{fid}", headers=self.headers).json()
+        required = required_params(federation, len(round_json["participants"]))
+        self.machine = SecAggClient(context, client_id=self.id, identity_key=key, roster=roster,
+                                    required=required)
 
     def url(self, tail: str) -> str:
         return f"/v1/federations/{self.fid}/rounds/{self.round['id']}/{tail}"
