@@ -121,6 +121,7 @@ class RoundRow(Base):
     protocol: Mapped[dict[str, Any]] = mapped_column(JSON)
     abort_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     contributors: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    offenders: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     result_blob: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

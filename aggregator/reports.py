@@ -23,9 +23,12 @@ __all__ = ["SCHEMA_ID", "THREAT_MODELS", "build_report", "schema"]
 SCHEMA_ID = "blindsum.privacy-report/v1"
 
 THREAT_MODELS = {
-    "secagg": ("Pairwise-mask secure aggregation (SecAgg+): the server sees only masked "
-               "vectors and learns the sum of at least min_survivors clients' updates, "
-               "provided fewer than the threshold of clients collude with it."),
+    "secagg": ("Pairwise-mask secure aggregation (SecAgg+) against a malicious server: it sees "
+               "only masked vectors and, even lying about dropouts and colluding with up to the "
+               "round's assumed_colluders clients, unmasks at most one sum per round, over the "
+               "honest clients of a survivor set a quorum certified (never a single update). "
+               "Clients do not validate each other's inputs yet: one client can move the sum "
+               "arbitrarily."),
     "ckks": ("CKKS homomorphic encryption: the server adds ciphertexts it cannot read and key "
              "custody decrypts only closed rounds' sums of at least min_clients signed "
              "uploads; whoever operates key custody is trusted not to decrypt single uploads."),
@@ -42,6 +45,11 @@ CAVEATS = [
     "(2021) do when the noise is many times the integer grid.",
     "Secure aggregation hides individual updates from the server, not from the published sum: "
     "only differential privacy limits what the sum reveals.",
+    "Distributed-DP noise is sized so that the honest survivors alone (min_survivors minus the "
+    "round's assumed_colluders) carry the stated noise; more colluders than the federation's "
+    "corruption rate declares would see less.",
+    "No input validation yet: a client that skips clipping can move the sum (and so the model) "
+    "arbitrarily within the ring, unseen; norm-bound proofs are a planned protection mode.",
 ]
 
 
@@ -109,6 +117,8 @@ def build_report(session: Session, federation: FederationRow) -> dict[str, Any]:
         "accountants": sorted({r.accountant for r in rows}),
         "rounds": [{"number": r.number, "stage": r.stage,
                     "contributors": len(r.contributors or []),
+                    "assumed_colluders": r.protocol.get("max_corrupted"),
+                    "excluded": len(r.offenders or {}),
                     "closed_at": r.closed_at.isoformat() if r.closed_at else None}
                    for r in rounds],
         "clients": per_client,

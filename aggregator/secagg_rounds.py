@@ -14,6 +14,7 @@ is skipped, as if its sender had dropped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from blindsum.aggregator import ledger, results, rounds
 from blindsum.aggregator.blobs import BlobStore, BlobWriter
-from blindsum.aggregator.models import ClientRow, FederationRow, RelayRow, RoundRow
+from blindsum.aggregator.models import ClientRow, FederationRow, MessageRow, RelayRow, RoundRow
 from blindsum.crypto.hazmat.signing import verify_signature
 from blindsum.crypto.secagg import wire
 from blindsum.crypto.secagg.context import RoundContext
@@ -31,6 +32,7 @@ from blindsum.crypto.secagg.distributed_dp import DDGParams, decode_sum
 from blindsum.crypto.secagg.messages import KeyAdvert
 from blindsum.crypto.secagg.params import SecAggParams
 from blindsum.crypto.secagg.server import SecAggServer
+from blindsum.crypto.secagg.unmasking import check_revealed_shares
 from blindsum.errors import (
     BlindsumError,
     NotFoundError,
@@ -81,7 +83,7 @@ def ddg_params(federation: FederationRow, n: int, params: SecAggParams) -> DDGPa
     return DDGParams.derive(dimension=federation.dimension, clip=federation.clip_norm,
                             noise_multiplier=float(federation.client_dp["noise_multiplier"]),
                             min_survivors=params.min_survivors, max_clients=n,
-                            bits=params.bits)
+                            bits=params.bits, colluders=params.max_corrupted)
 
 
 def context_of(round_row: RoundRow) -> RoundContext:
@@ -128,18 +130,35 @@ def _precheck(session: Session, round_row: RoundRow, client: ClientRow, stage: s
         _check_sender(advert.sender, client)
         verify_signature(client.identity_key, advert.signature, signed)
     elif stage == SHARE:
-        envelopes = wire.envelopes_from_json(payload, limit=k)
+        envelopes = wire.envelopes_from_json(payload, limit=k, threshold=ctx.params.threshold)
         allowed = {a["sender"] for a in _relay(session, round_row.id, ADVERTISE, client.id)}
         if any(e.sender != client.id for e in envelopes) or \
                 sorted(e.recipient for e in envelopes) != sorted(allowed):
             raise ProtocolError("envelopes must go to each advertising neighbour exactly once")
+        if len({e.commitments for e in envelopes}) > 1 or any(
+                len(e.self_mask_commitments) != ctx.params.threshold for e in envelopes):
+            raise ProtocolError("every envelope must carry the same commitments, one point "
+                                "per coefficient of a threshold-degree polynomial")
     elif stage == CONSISTENCY:
         sig = wire.signature_from_json(payload)
         _check_sender(sig.sender, client)
         survivors = wire.survivors_from_json(_relay(session, round_row.id, MASKED, _BROADCAST))
         verify_signature(client.identity_key, sig.signature, survivors.signed_payload(ctx.digest))
     elif stage == UNMASK:
-        _check_sender(wire.unmask_from_json(payload, limit=k).sender, client)
+        shares = wire.unmask_from_json(payload, limit=k)
+        _check_sender(shares.sender, client)
+        survivors = wire.survivors_from_json(_relay(session, round_row.id, MASKED, _BROADCAST))
+        check_revealed_shares(survivors, shares, _used_envelopes(session, round_row, client.id))
+
+
+def _used_envelopes(session: Session, round_row: RoundRow, client_id: int) -> set[int]:
+    """Whose envelopes a client used: those relayed to it, less the senders it accused."""
+    relayed = {e["sender"] for e in _relay(session, round_row.id, SHARE, client_id)}
+    masked = session.scalar(select(MessageRow.body).where(
+        MessageRow.round_id == round_row.id, MessageRow.stage == MASKED,
+        MessageRow.sender == client_id))
+    accused = set(_accused(masked, context_of(round_row))) if masked else set()
+    return relayed - accused
 
 
 def _check_sender(sender: int, client: ClientRow) -> None:
@@ -157,6 +176,9 @@ def receive(session: Session, blobs: BlobStore, round_row: RoundRow, client: Cli
     """
     if stage not in STAGES:
         raise NotFoundError("no such stage")
+    if str(client.id) in (round_row.offenders or {}):
+        raise ProtocolError("this client was excluded from the round: "
+                            + round_row.offenders[str(client.id)])  # type: ignore[index]
     body, blob, writer = _prepare(session, blobs, round_row, client, stage, payload)
     try:
         new = _record(session, round_row, client, stage, body, blob, writer)
@@ -181,8 +203,12 @@ def _prepare(session: Session, blobs: BlobStore, round_row: RoundRow, client: Cl
     federation = session.get(FederationRow, round_row.federation_id)
     assert federation is not None
     ledger.check_within_budget(session, federation, client)
+    accused = payload.accused if isinstance(payload, PendingBlob) else ()
+    inbox = {e["sender"] for e in _relay(session, round_row.id, SHARE, client.id)}
+    if not set(accused) <= inbox:
+        raise ProtocolError("a client may accuse only neighbours whose envelopes it got")
     blob, writer = _masked_input_digest(blobs, round_row, client, payload)
-    return b"", blob, writer
+    return _encode(wire.accused_to_json(sorted(set(accused)))), blob, writer
 
 
 def _record(session: Session, round_row: RoundRow, client: ClientRow, stage: str, body: bytes,
@@ -210,9 +236,11 @@ def _record(session: Session, round_row: RoundRow, client: ClientRow, stage: str
 @dataclass(frozen=True)
 class PendingBlob:
     """An upload streamed (and fsynced) by the HTTP layer but not yet published: it becomes a
-    blob only if the message is accepted."""
+    blob only if the message is accepted. ``accused``: the neighbours whose envelopes the
+    sender could not use (they are excluded from the round)."""
 
     writer: BlobWriter
+    accused: tuple[int, ...] = ()
 
 
 def masked_input_bytes(round_row: RoundRow) -> int:
@@ -272,7 +300,12 @@ def _replay(session: Session, blobs: BlobStore, round_row: RoundRow, upto: str) 
     closers = [server.close_advertise_keys, server.close_share_keys, server.close_masked_input,
                server.close_consistency]
     for index, stage in enumerate(STAGES[: STAGES.index(upto) + 1]):
-        for message in rounds.stage_messages(session, round_row.id, stage):
+        messages = rounds.stage_messages(session, round_row.id, stage)
+        if stage == MASKED:  # every accusation before any vector it names is summed
+            for message in messages:
+                with contextlib.suppress(BlindsumError):
+                    server.note_accusations(message.sender, _accused(message.body, ctx))
+        for message in messages:
             try:
                 _feed(server, ctx, stage, message.sender, message.body,
                       None if message.blob is None else blobs.get(message.blob))
@@ -283,19 +316,25 @@ def _replay(session: Session, blobs: BlobStore, round_row: RoundRow, upto: str) 
     return server
 
 
+def _accused(body: bytes, ctx: RoundContext) -> tuple[int, ...]:
+    return wire.accused_from_json(json.loads(body), limit=ctx.params.neighbours)
+
+
 def _feed(server: SecAggServer, ctx: RoundContext, stage: str, sender: int, body: bytes,
           data: bytes | None) -> None:
     k = ctx.params.neighbours
     if stage == MASKED:
         assert data is not None
         server.receive_masked_input(wire.masked_input_from_bytes(
-            sender, data, dimension=ctx.dimension, dtype=ctx.codec.dtype))
+            sender, data, dimension=ctx.dimension, dtype=ctx.codec.dtype,
+            accused=_accused(body, ctx)))
         return
     payload = json.loads(body)
     if stage == ADVERTISE:
         server.receive_advert(wire.advert_from_json(payload))
     elif stage == SHARE:
-        server.receive_shares(sender, wire.envelopes_from_json(payload, limit=k))
+        server.receive_shares(sender, wire.envelopes_from_json(
+            payload, limit=k, threshold=ctx.params.threshold))
     elif stage == CONSISTENCY:
         server.receive_consistency(wire.signature_from_json(payload))
     else:
@@ -306,13 +345,17 @@ def close_stage(session: Session, blobs: BlobStore, round_row: RoundRow, stage: 
     """End ``stage`` (all answered, deadline, or the admin): relay, advance, or abort."""
     rounds.lock_stage(session, round_row, stage)
     timeout = _timeout(session, round_row)
+    server: SecAggServer | None = None
     try:
         server = _replay(session, blobs, round_row, stage)
         relays = _close(server, stage, round_row)
     except BlindsumError as exc:
         rounds.abort_round(session, round_row, f"{type(exc).__name__}: {exc}")
+        if server is not None:
+            _record_offenders(round_row, server)
         session.commit()
         return
+    _record_offenders(round_row, server)
     if stage == UNMASK:
         _publish(session, blobs, round_row, relays)
     else:
@@ -321,6 +364,12 @@ def close_stage(session: Session, blobs: BlobStore, round_row: RoundRow, stage: 
                                  body=_encode(value)))
         rounds.advance(session, round_row, STAGES[STAGES.index(stage) + 1], timeout)
     session.commit()
+
+
+def _record_offenders(round_row: RoundRow, server: SecAggServer) -> None:
+    """Keep who the round excluded, and why, on the round (its later messages are refused)."""
+    if server.offenders:
+        round_row.offenders = {str(u): why for u, why in sorted(server.offenders.items())}
 
 
 def _timeout(session: Session, round_row: RoundRow) -> float:

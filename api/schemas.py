@@ -145,6 +145,8 @@ class RoundPublic(_Strict):
     round_seed: B64Bytes
     protocol: dict[str, object]
     contributors: list[int] | None = None
+    offenders: dict[str, str] | None = Field(
+        default=None, description="clients the round excluded for misbehaving (id -> reason)")
     abort_reason: str | None = None
     created_at: datetime
     closed_at: datetime | None = None

@@ -67,6 +67,7 @@ class SecAggDriver:
         self.machine = SecAggClient(self.context, client_id=client_id, identity_key=identity_key,
                                     roster=roster, required=required)
         self.uploaded_bytes = 0
+        self.accused: tuple[int, ...] = ()
         self.ddg = self._checked_ddg(federation)
 
     def _checked_ddg(self, federation: dict[str, Any]) -> DDGParams | None:
@@ -88,7 +89,8 @@ class SecAggDriver:
                                 noise_multiplier=float(federation["client_dp"]["noise_multiplier"]),
                                 min_survivors=int(protocol["min_survivors"]),
                                 max_clients=len(self.round["participants"]),
-                                bits=int(protocol["bits"]))
+                                bits=int(protocol["bits"]),
+                                colluders=self.machine.context.params.max_corrupted)
         if DDGParams.from_json(announced) != mine:
             raise ConfigError("the server announced distributed-DP parameters that differ from "
                               "the ones this client derives from the federation's settings")
@@ -108,19 +110,23 @@ class SecAggDriver:
         self._send("share-keys", wire.envelopes_to_json(self.machine.share_keys(adverts)))
 
     def masked_bytes(self, update: np.ndarray) -> bytes:
-        """Clip, quantize and mask ``update`` (float) for this round: the bytes to upload."""
-        limit = self.context.params.neighbours
-        envelopes = wire.envelopes_from_json(self._relay("share-keys"), limit=limit)
+        """Clip, quantize and mask ``update`` (float) for this round: the bytes to upload.
+        Neighbours whose envelopes failed are kept in ``accused`` and sent with them."""
+        params = self.context.params
+        envelopes = wire.envelopes_from_json(self._relay("share-keys"), limit=params.neighbours,
+                                             threshold=params.threshold)
         if self.ddg is not None:
             words = encode(update, self.ddg, self.context.round_seed)
             masked = self.machine.mask_encoded(envelopes, words)
         else:
             masked = self.machine.mask_update(envelopes, update)
+        self.accused = masked.accused
         return np.ascontiguousarray(masked.vector, dtype=masked.vector.dtype.newbyteorder("<")
                                     ).tobytes()
 
     def upload(self, data: bytes) -> None:
         self.transport.put(f"{self.url}/secagg/masked-input", content=data,
+                           params={"accused": list(self.accused)},
                            headers={"Content-Type": "application/octet-stream"})
         self.uploaded_bytes += len(data)
 

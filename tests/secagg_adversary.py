@@ -23,6 +23,8 @@ import numpy as np
 from blindsum.crypto.hazmat import kex, shamir
 from blindsum.crypto.hazmat.prg import MaskExpander
 from blindsum.crypto.secagg.client import SecAggClient
+from blindsum.crypto.secagg.context import RoundContext
+from blindsum.crypto.secagg.keys import mask_private_key, self_mask_seed
 from blindsum.crypto.secagg.messages import (
     ConsistencySignature,
     KeyAdvert,
@@ -138,7 +140,8 @@ def _reconstructed(shares: Mapping[int, int], t: int) -> bytes | None:
 
 def pooled_secrets(cohort: SimulatedCohort, seen: Collected) -> tuple[dict[int, bytes],
                                                                        dict[int, bytes]]:
-    """Every self-mask seed and mask key the server can rebuild from all it collected."""
+    """Every self-mask seed and mask key the server can rebuild from all it collected
+    (pair seeds revealed for dropped neighbours are counted in ``reconstruct_inputs``)."""
     t = cohort.context.params.threshold
     b_shares: dict[int, dict[int, int]] = defaultdict(dict)
     k_shares: dict[int, dict[int, int]] = defaultdict(dict)
@@ -151,40 +154,54 @@ def pooled_secrets(cohort: SimulatedCohort, seen: Collected) -> tuple[dict[int, 
         for owner, (b, k) in held.items():
             b_shares[owner][holder] = b
             k_shares[owner][holder] = k
-    seeds = {u: s for u, sh in b_shares.items() if (s := _reconstructed(sh, t)) is not None}
+    seeds = {u: self_mask_seed(s) for u, sh in b_shares.items()
+             if (s := _reconstructed(sh, t)) is not None}
     keys = dict(seen.colluder_mask_keys)
     for u, sh in k_shares.items():
-        if (key := _reconstructed(sh, t)) is not None:
-            advertised = seen.adverts[u].mask_public_key
-            if kex.public_bytes(kex.load_private_key(key)) == advertised:
-                keys[u] = key
+        if (secret := _reconstructed(sh, t)) is not None:
+            key = mask_private_key(secret)
+            if kex.public_bytes(key) == seen.adverts[u].mask_public_key:
+                keys[u] = kex.private_bytes(key)
     return seeds, keys
+
+
+def _pair_seed(ctx: RoundContext, seen: Collected, keys: Mapping[int, bytes],
+               revealed: Mapping[frozenset[int], bytes], u: int, v: int) -> bytes | None:
+    """The seed of the u-v pair mask if the server can know it, else None."""
+    if frozenset((u, v)) in revealed:
+        return revealed[frozenset((u, v))]
+    owner, peer = (u, v) if u in keys else (v, u)
+    if owner not in keys:
+        return None
+    return kex.derive_pair_key(kex.load_private_key(keys[owner]),
+                               seen.adverts[peer].mask_public_key, purpose=PAIR_MASK_PURPOSE,
+                               context=ctx.digest, first=min(u, v), second=max(u, v))
+
+
+def _revealed_pairs(seen: Collected) -> dict[frozenset[int], bytes]:
+    return {frozenset((m.sender, v)): seed for m in seen.unmask for v, seed in m.pair_seeds.items()}
 
 
 def reconstruct_inputs(cohort: SimulatedCohort, seen: Collected) -> dict[int, np.ndarray]:
     """Every single client's encoded input the server can compute exactly, by unmasking it."""
     ctx = cohort.context
     seeds, keys = pooled_secrets(cohort, seen)
+    revealed = _revealed_pairs(seen)
     recovered: dict[int, np.ndarray] = {}
     for u, y in seen.masked.items():
         if u not in seeds:
             continue
-        pair_seeds = []
-        for v in sorted(seen.held[u]):
-            owner, peer = (u, v) if u in keys else (v, u)
-            if owner not in keys:
-                break
-            pair_seeds.append((v, kex.derive_pair_key(
-                kex.load_private_key(keys[owner]), seen.adverts[peer].mask_public_key,
-                purpose=PAIR_MASK_PURPOSE, context=ctx.digest, first=min(u, v),
-                second=max(u, v))))
-        else:
-            x = y.copy()
-            expander = MaskExpander(x.size, dtype=x.dtype, algorithm=ctx.params.prg)
-            expander.subtract(x, seeds[u], domain=SELF_MASK_DOMAIN)
-            for v, seed in pair_seeds:
-                (expander.subtract if u < v else expander.add)(x, seed, domain=PAIR_MASK_DOMAIN)
-            recovered[u] = x
+        pair_seeds = [(v, _pair_seed(ctx, seen, keys, revealed, u, v))
+                      for v in sorted(seen.held[u])]
+        if any(seed is None for _, seed in pair_seeds):
+            continue
+        x = y.copy()
+        expander = MaskExpander(x.size, dtype=x.dtype, algorithm=ctx.params.prg)
+        expander.subtract(x, seeds[u], domain=SELF_MASK_DOMAIN)
+        for v, seed in pair_seeds:
+            assert seed is not None
+            (expander.subtract if u < v else expander.add)(x, seed, domain=PAIR_MASK_DOMAIN)
+        recovered[u] = x
     return recovered
 
 
@@ -198,6 +215,7 @@ def exposed_sums(cohort: SimulatedCohort, seen: Collected) -> list[frozenset[int
     neither can a client whose self-mask seed is unknown.
     """
     seeds, keys = pooled_secrets(cohort, seen)
+    revealed = _revealed_pairs(seen)
     parent = {u: u for u in seen.masked}
 
     def find(u: int) -> int:
@@ -208,7 +226,7 @@ def exposed_sums(cohort: SimulatedCohort, seen: Collected) -> list[frozenset[int
     stuck: set[int] = set()
     for u in seen.masked:
         for v in seen.held[u]:
-            if u in keys or v in keys:
+            if _pair_seed(cohort.context, seen, keys, revealed, u, v) is not None:
                 continue
             if v in seen.masked and u in seen.held[v]:
                 parent[find(u)] = find(v)

@@ -75,6 +75,36 @@ def test_decoded_sum_is_the_true_sum_plus_the_stated_noise() -> None:
     assert abs(np.mean(error)) < 0.05
 
 
+def test_coherent_updates_at_the_clip_norm_do_not_wrap_the_sum() -> None:
+    """Issue 11: 50 clients pushing the same direction at the clip norm in d = 64 wrapped the
+    modular sum (error 14.5 against a noise sd of 1.4); the signal bound is now linear in n."""
+    n, d = 50, 64
+    params = DDGParams.derive(dimension=d, clip=1.0, noise_multiplier=1.0, min_survivors=26,
+                              max_clients=n)
+    seed = os.urandom(32)
+    x = np.ones(d) / math.sqrt(d)
+    error = decode_sum(_sum_of_encodings(params, [x] * n, seed), params, seed) - n * x
+    sigma = math.sqrt(n / 26)  # each client adds 1/26 of the stated variance
+    assert np.max(np.abs(error)) < 6 * sigma
+
+
+def test_honest_survivors_alone_carry_the_stated_noise_when_colluders_are_tolerated() -> None:
+    """Colluders know (and can subtract) their own noise shares: each client's share is sized
+    so that min_survivors - colluders honest clients still sum to the stated sigma."""
+    plain = DDGParams.derive(dimension=256, clip=1.0, noise_multiplier=1.0, min_survivors=10,
+                             max_clients=20)
+    hedged = DDGParams.derive(dimension=256, clip=1.0, noise_multiplier=1.0, min_survivors=10,
+                              max_clients=20, colluders=3)
+    honest = (hedged.sigma_client * hedged.gamma) ** 2 * (10 - 3)
+    assert honest == pytest.approx(1.0, rel=1e-9)  # (z * c)^2, from the honest 7 alone
+    assert (plain.sigma_client * plain.gamma) ** 2 * (10 - 3) < 1.0  # 7 of plain's fall short
+    assert hedged.effective_noise_multiplier == pytest.approx(
+        hedged.sigma_client * math.sqrt(7) / hedged.rounding_bound)
+    with pytest.raises(ConfigError):
+        DDGParams.derive(dimension=8, clip=1.0, noise_multiplier=1.0, min_survivors=3,
+                         max_clients=10, colluders=3)
+
+
 def test_clipping_and_rounding_bound_every_clients_integer_vector() -> None:
     params = DDGParams.derive(dimension=100, clip=0.5, noise_multiplier=1.0, min_survivors=3,
                               max_clients=5)

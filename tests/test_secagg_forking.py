@@ -68,11 +68,11 @@ def forking_plan(cohort: SimulatedCohort, victim: int) -> Plan:
     return plan
 
 
-@pytest.mark.parametrize("n", [30, 50, 100])
-def test_forking_server_reconstructs_no_input(n) -> None:
+@pytest.mark.parametrize("n, victims", [(30, 2), (50, 2), (100, 1)])
+def test_forking_server_reconstructs_no_input(n, victims) -> None:
     cohort = new_cohort(n, 32)
     inputs = _inputs(cohort)
-    for victim in cohort.context.participants[:3]:
+    for victim in cohort.context.participants[:victims]:
         server = LyingServer(cohort)
         seen = server.run(forking_plan(cohort, victim), inputs)
         assert _recovered(cohort, seen, inputs) == set()

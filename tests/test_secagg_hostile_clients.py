@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -12,7 +13,6 @@ from blindsum.crypto.secagg import SecAggParams
 from blindsum.crypto.secagg.messages import KeyAdvert, MaskedInput, UnmaskShares
 from blindsum.crypto.secagg.stages import Stage
 from blindsum.errors import (
-    InvalidShareError,
     InvalidSignatureError,
     MalformedMessageError,
     ProtocolError,
@@ -94,35 +94,96 @@ def test_server_rejects_shares_it_did_not_ask_for(stepwise_round) -> None:
         r.server.receive_unmask(greedy)
 
 
-def test_corrupted_share_is_detected_when_spare_shares_exist(stepwise_round) -> None:
+def test_a_corrupted_self_mask_share_names_its_holder_and_the_sum_stays_exact(
+        stepwise_round, modular_sum) -> None:
+    """Issue 11: one client sending a corrupted share at unmask used to abort every round."""
     r = stepwise_round(n=8)
     sigs = r.sign()
-    owner = 2
+    owner, liar = 2, next(u for u in r.ctx.graph[2])
     for u, cl in r.clients.items():
         revealed = cl.unmask(sigs)
-        if u == 1 and owner in revealed.self_mask_shares:
+        if u == liar:
             shares = dict(revealed.self_mask_shares)
-            shares[owner] = (shares[owner] + 1)
-            revealed = UnmaskShares(u, self_mask_shares=shares,
-                                    mask_key_shares=revealed.mask_key_shares)
+            shares[owner] = (shares[owner] + 1) % shamir.PRIME
+            revealed = dataclasses.replace(revealed, self_mask_shares=shares)
         r.server.receive_unmask(revealed)
-    with pytest.raises(InvalidShareError):
-        r.server.finalize()
-    assert r.server.stage is Stage.ABORTED
+    result = r.server.finalize()
+    np.testing.assert_array_equal(result.total, modular_sum(r.inputs, r.ctx.participants))
+    assert set(r.server.offenders) == {liar}
+    assert "committed polynomial" in r.server.offenders[liar]
 
 
-def test_forged_mask_key_share_for_a_dropped_client_is_detected(stepwise_round) -> None:
-    """Consistent but forged shares of a dropped client's mask key fail the advert check."""
+def test_forged_mask_key_shares_for_a_dropped_client_are_caught(stepwise_round,
+                                                                 modular_sum) -> None:
+    """Shares of another key for dropped client 8 lie off 8's commitments: dropped, named,
+    and the honest shares still remove 8's masks."""
     r = stepwise_round(n=8)
     sigs = r.sign(skip=(8,))
     signers = sorted(r.server._signatures)
-    fake = shamir.split(b"\x42" * 32, threshold=r.ctx.params.threshold, xs=signers)
+    forger = next(u for u in signers if 8 in r.clients[u]._held)
+    fake = shamir.split(shamir.random_secret(), threshold=r.ctx.params.threshold, xs=signers)
     for u in signers:
         revealed = r.clients[u].unmask(sigs)
-        r.server.receive_unmask(UnmaskShares(u, self_mask_shares=revealed.self_mask_shares,
-                                             mask_key_shares={8: fake[u]}))
-    with pytest.raises(InvalidShareError):
-        r.server.finalize()
+        if u == forger:
+            revealed = dataclasses.replace(revealed, mask_key_shares={8: fake[u]})
+        r.server.receive_unmask(revealed)
+    result = r.server.finalize()
+    survivors = tuple(u for u in r.ctx.participants if u != 8)
+    np.testing.assert_array_equal(result.total, modular_sum(r.inputs, survivors))
+    assert set(r.server.offenders) == {forger}
+
+
+def test_an_unmask_message_naming_the_wrong_survivors_is_refused(stepwise_round) -> None:
+    r = stepwise_round(n=8)
+    sigs = r.sign(skip=(8,))
+    revealed = r.clients[1].unmask(sigs)
+    moved = next(iter(revealed.self_mask_shares))
+    wrong = dataclasses.replace(
+        revealed, self_mask_shares={k: v for k, v in revealed.self_mask_shares.items()
+                                    if k != moved},
+        mask_key_shares={**revealed.mask_key_shares, moved: 1})
+    with pytest.raises(ProtocolError):
+        r.server.receive_unmask(wrong)
+    r.server.receive_unmask(revealed)  # the honest one is still accepted
+
+
+def test_garbage_envelopes_exclude_their_sender_and_the_round_finishes(stepwise_round,
+                                                                      modular_sum) -> None:
+    """Issue 11: right-sized garbage envelopes used to make every neighbour fail."""
+    r = stepwise_round(n=10)
+    adverts = r.advertise()
+    hostile = 3
+    for u, cl in r.clients.items():
+        envelopes = cl.share_keys(adverts[u])
+        if u == hostile:
+            envelopes = tuple(dataclasses.replace(e, ciphertext=bytes(len(e.ciphertext)))
+                              for e in envelopes)
+        r.server.receive_shares(u, envelopes)
+    inbox = r.server.close_share_keys()
+    masked = [cl.mask_encoded(inbox[u], r.inputs[u]) for u, cl in r.clients.items()]
+    for m in masked:
+        if m.sender == hostile:  # refused once a neighbour has accused it
+            with contextlib.suppress(ProtocolError):
+                r.server.note_accusations(m.sender, m.accused)
+        else:
+            r.server.note_accusations(m.sender, m.accused)
+    assert all(hostile in m.accused for m in masked if m.sender in r.ctx.graph[hostile])
+    for m in masked:
+        if m.sender == hostile:
+            with pytest.raises(ProtocolError, match="excluded"):
+                r.server.receive_masked_input(m)
+        else:
+            r.server.receive_masked_input(m)
+    survivor_set = r.server.close_masked_input()
+    assert hostile in survivor_set.dropped
+    for u in survivor_set.survivors:
+        r.server.receive_consistency(r.clients[u].consistency_check(survivor_set))
+    sigs = r.server.close_consistency()
+    for u in survivor_set.survivors:
+        r.server.receive_unmask(r.clients[u].unmask(sigs))
+    result = r.server.finalize()
+    np.testing.assert_array_equal(result.total, modular_sum(r.inputs, survivor_set.survivors))
+    assert hostile in r.server.offenders
 
 
 def test_server_aborts_when_survivors_disconnect_the_graph(stepwise_round) -> None:

@@ -12,10 +12,9 @@ import pytest
 
 from blindsum.crypto.hazmat import kex
 from blindsum.crypto.hazmat.signing import generate_identity_key, sign
-from blindsum.crypto.secagg.messages import KeyAdvert, ShareEnvelope, SurvivorSet
+from blindsum.crypto.secagg.messages import KeyAdvert, SurvivorSet
 from blindsum.crypto.secagg.stages import Stage
 from blindsum.errors import (
-    DecryptionError,
     InvalidSignatureError,
     ProtocolError,
     RoundStateError,
@@ -92,24 +91,51 @@ def test_too_few_neighbour_adverts_abort_the_client(stepwise_round) -> None:
         r.clients[1].share_keys(adverts[1][: t - 1])
 
 
-def test_tampered_envelope_fails_to_decrypt(stepwise_round) -> None:
+def test_tampered_envelope_is_not_used_and_its_sender_accused(stepwise_round) -> None:
+    """A flipped bit fails AES-GCM: the recipient holds no share of that sender, does not
+    mask with it, and names it, so the server excludes the sender instead of the round
+    failing (whoever flipped the bit)."""
     r = stepwise_round()
     inbox = r.share()
     env = inbox[1][0]
     flipped = env.ciphertext[:20] + bytes([env.ciphertext[20] ^ 1]) + env.ciphertext[21:]
-    with pytest.raises(DecryptionError):
-        r.clients[1].mask_encoded([dataclasses.replace(env, ciphertext=flipped), *inbox[1][1:]],
-                                  r.inputs[1])
+    masked = r.clients[1].mask_encoded(
+        [dataclasses.replace(env, ciphertext=flipped), *inbox[1][1:]], r.inputs[1])
+    assert masked.accused == (env.sender,)
+    assert env.sender not in r.clients[1]._held
+    assert r.clients[1].stage is Stage.CONSISTENCY_CHECK
 
 
-def test_envelope_rerouted_to_another_recipient_fails(stepwise_round) -> None:
+def test_envelope_rerouted_to_another_recipient_is_not_used(stepwise_round) -> None:
     r = stepwise_round()
     inbox = r.share()
     env = next(e for e in inbox[2] if e.sender != 1)
-    rerouted = ShareEnvelope(env.sender, 1, env.ciphertext)  # meant for client 2
+    rerouted = dataclasses.replace(env, recipient=1)  # meant for client 2
     others = [e for e in inbox[1] if e.sender != env.sender]
-    with pytest.raises(DecryptionError):
-        r.clients[1].mask_encoded([rerouted, *others], r.inputs[1])
+    masked = r.clients[1].mask_encoded([rerouted, *others], r.inputs[1])
+    assert masked.accused == (env.sender,)
+
+
+def test_shares_off_the_committed_polynomial_are_not_used(stepwise_round) -> None:
+    """An envelope that opens but whose shares lie off its sender's commitments (another
+    polynomial's commitments relayed with it) counts as a failed envelope."""
+    r = stepwise_round()
+    inbox = r.share()
+    env, other = inbox[1][0], inbox[1][1]
+    swapped = dataclasses.replace(env, self_mask_commitments=other.self_mask_commitments)
+    masked = r.clients[1].mask_encoded([swapped, *inbox[1][1:]], r.inputs[1])
+    assert masked.accused == (env.sender,)
+
+
+def test_a_survivor_set_keeping_an_accused_neighbour_is_refused(stepwise_round) -> None:
+    r = stepwise_round()
+    inbox = r.share()
+    env = inbox[1][0]
+    flipped = dataclasses.replace(env, ciphertext=bytes(len(env.ciphertext)))
+    r.clients[1].mask_encoded([flipped, *inbox[1][1:]], r.inputs[1])
+    everyone = SurvivorSet(tuple(r.ctx.participants), ())
+    with pytest.raises(ProtocolError, match="accused"):
+        r.clients[1].consistency_check(everyone)
 
 
 def test_overlapping_survivor_and_dropped_lists_are_rejected(stepwise_round) -> None:

@@ -1,4 +1,4 @@
-"""Known-answer vectors for Shamir sharing over GF(2^256 + 297)
+"""Known-answer vectors for Shamir sharing over GF(l), l the Ed25519 group order
 (``tests/vectors/shamir/split.json``), checked independently by
 ``tests/vectors/verify_vectors.py`` (which also checks that the modulus is prime)."""
 
@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from blindsum.crypto.hazmat import shamir
+from blindsum.crypto.hazmat import feldman, shamir
 from blindsum.errors import InvalidShareError
 
 
@@ -68,3 +68,22 @@ def test_vectors_are_current() -> None:
     assert vectors.stale_files(SPLIT) == [], (
         "Shamir sharing no longer reproduces its checked vectors: if the change is intended, "
         "run tests/vectors/generate_vectors.py and then tests/vectors/verify_vectors.py")
+
+
+FELDMAN = "shamir/feldman.json"
+
+
+@vectors.json_parametrize(FELDMAN)
+def test_feldman_commitments_and_the_shares_they_accept(vector) -> None:
+    coefficients = [int(c, 16) for c in vector["coefficients"]]
+    points = feldman.commit(coefficients)
+    assert [p.hex() for p in points] == vector["commitments"]
+    for x, y in vector["shares"].items():
+        feldman.verify_share(points, int(x), int(y, 16))
+        with pytest.raises(InvalidShareError):
+            feldman.verify_share(points, int(x), (int(y, 16) + 1) % shamir.PRIME)
+    feldman.verify_secret(points, coefficients[0])
+
+
+def test_feldman_vectors_are_current() -> None:
+    assert vectors.stale_files(FELDMAN) == []

@@ -36,6 +36,7 @@ def _public(row: RoundRow) -> RoundPublic:
         id=row.id, federation_id=row.federation_id, number=row.number, stage=row.stage,
         stage_deadline=row.stage_deadline, participants=row.participants,
         round_seed=row.round_seed, protocol=row.protocol, contributors=row.contributors,
+        offenders=row.offenders,
         abort_reason=row.abort_reason, created_at=row.created_at, closed_at=row.closed_at,
     )
 

@@ -1,10 +1,13 @@
-"""Shamir secret sharing of 256-bit secrets over GF(p), p = 2^256 + 297.
+"""Shamir secret sharing over GF(l), l = 2^252 + 277423...8493, the Ed25519 group order.
 
-Why this prime: the secrets are 32-byte mask seeds and raw X25519 private keys,
-i.e. any integer below 2^256, so the field must be larger than 2^256; p is the
-smallest prime above it. (Flower splits secrets into 16-byte chunks and shares
-each separately with pycryptodome's GF(2^128) Shamir, which works but costs a
-field operation per chunk and a padding oracle on combine.)
+Why this prime: shares must be checkable on their own (a hostile holder or dealer
+is then named instead of stopping the round), and Feldman commitments
+(:mod:`blindsum.crypto.hazmat.feldman`) need the field to be the exponent field
+of a prime-order group; l is the order of the Ed25519 base point. Secrets are
+therefore scalars below l (32 bytes, big-endian, about 252 bits); what they key
+(mask seeds, X25519 keys) is SHA-256 of them (``feldman.derive_key``). (Flower
+splits secrets into 16-byte chunks and shares each with pycryptodome's
+GF(2^128) Shamir: no verifiability, and a padding oracle on combine.)
 
 Reconstruction precomputes Lagrange coefficients at zero for a set of share
 holders once (:func:`lagrange_at_zero`) and reuses them for every secret held
@@ -20,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Final
 
+from blindsum.crypto.hazmat import feldman
+from blindsum.crypto.hazmat.feldman import GROUP_ORDER
 from blindsum.errors import InvalidShareError
 
 __all__ = [
@@ -30,15 +35,17 @@ __all__ = [
     "decode_share",
     "encode_share",
     "lagrange_at_zero",
+    "random_secret",
     "split",
+    "split_verifiable",
     "split_with_coefficients",
 ]
 
-PRIME: Final = 2**256 + 297
-"""The smallest prime above 2^256 (primality checked in the tests)."""
+PRIME: Final = GROUP_ORDER
+"""l, the prime order of the Ed25519 base point (primality checked in the tests)."""
 SECRET_BYTES: Final = 32
-SHARE_BYTES: Final = 33
-"""A field element fits in 33 big-endian bytes."""
+SHARE_BYTES: Final = 32
+"""A field element fits in 32 big-endian bytes."""
 
 
 def _check_points(xs: Sequence[int]) -> None:
@@ -62,12 +69,14 @@ def split_with_coefficients(
     """Deterministic twin of :func:`split`: the caller supplies the random coefficients.
 
     Args:
-        secret: 32 bytes, read big-endian as the constant term.
+        secret: 32 bytes, read big-endian as the constant term (below ``PRIME``).
         coefficients: the ``threshold - 1`` higher-order coefficients, each in [0, p).
         xs: the distinct nonzero evaluation points (one per share holder).
     """
     if not isinstance(secret, bytes) or len(secret) != SECRET_BYTES:
         raise ValueError(f"secrets are exactly {SECRET_BYTES} bytes")
+    if int.from_bytes(secret, "big") >= PRIME:
+        raise ValueError("secrets are field elements (below the group order)")
     if any(not 0 <= c < PRIME for c in coefficients):
         raise ValueError("coefficients must be field elements")
     _check_points(xs)
@@ -77,12 +86,31 @@ def split_with_coefficients(
     return {x: _evaluate(poly, x) for x in xs}
 
 
+def random_secret() -> bytes:
+    """A uniformly random nonzero field element, as 32 big-endian bytes."""
+    return (1 + secrets.randbelow(PRIME - 1)).to_bytes(SECRET_BYTES, "big")
+
+
 def split(secret: bytes, *, threshold: int, xs: Sequence[int]) -> dict[int, int]:
     """Split a 32-byte secret into ``len(xs)`` shares, any ``threshold`` of which recover it."""
     if threshold < 1:
         raise ValueError("threshold must be at least 1")
     coefficients = [secrets.randbelow(PRIME) for _ in range(threshold - 1)]
     return split_with_coefficients(secret, coefficients, xs)
+
+
+def split_verifiable(secret: bytes, *, threshold: int, xs: Sequence[int]
+                     ) -> tuple[dict[int, int], tuple[bytes, ...]]:
+    """:func:`split`, plus Feldman commitments to the polynomial (``threshold`` points):
+    each share can then be checked alone (``feldman.verify_share``) and the secret once
+    rebuilt (``feldman.verify_secret``)."""
+    if threshold < 1:
+        raise ValueError("threshold must be at least 1")
+    if int.from_bytes(secret, "big") == 0:
+        raise ValueError("a verifiable secret must be nonzero")
+    coefficients = [1 + secrets.randbelow(PRIME - 1) for _ in range(threshold - 1)]
+    shares = split_with_coefficients(secret, coefficients, xs)
+    return shares, feldman.commit([int.from_bytes(secret, "big"), *coefficients])
 
 
 @lru_cache(maxsize=4096)
@@ -117,8 +145,8 @@ def combine(shares: Mapping[int, int], *, threshold: int) -> bytes:
     """Recover the 32-byte secret from at least ``threshold`` shares ``{x: y}``.
 
     Raises:
-        InvalidShareError: too few shares, shares not on one polynomial of
-            degree ``threshold - 1``, or a result that is not a 256-bit secret.
+        InvalidShareError: too few shares, or shares not on one polynomial of
+            degree ``threshold - 1``.
     """
     if len(shares) < threshold or threshold < 1:
         raise InvalidShareError("not enough shares")
@@ -132,20 +160,18 @@ def combine(shares: Mapping[int, int], *, threshold: int) -> bytes:
     for x in points[threshold:]:
         if _lagrange_at(base, ys, x) != shares[x]:
             raise InvalidShareError("shares are inconsistent")
-    if secret >= 1 << (8 * SECRET_BYTES):
-        raise InvalidShareError("shares are inconsistent")
     return secret.to_bytes(SECRET_BYTES, "big")
 
 
 def encode_share(value: int) -> bytes:
-    """A field element as 33 big-endian bytes."""
+    """A field element as 32 big-endian bytes."""
     if not 0 <= value < PRIME:
         raise ValueError("not a field element")
     return value.to_bytes(SHARE_BYTES, "big")
 
 
 def decode_share(data: bytes) -> int:
-    """Parse 33 bytes into a field element, refusing anything else."""
+    """Parse 32 bytes into a field element, refusing anything else."""
     if len(data) != SHARE_BYTES:
         raise InvalidShareError("malformed share")
     value = int.from_bytes(data, "big")

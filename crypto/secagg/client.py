@@ -15,6 +15,9 @@ about who dropped out (the argument is in :mod:`blindsum.crypto.secagg.params`):
 * for each neighbour it reveals *either* the share of the neighbour's self-mask
   seed (neighbour survived) *or* the share of its mask key (neighbour dropped),
   decided once, from the one survivor set it signed;
+* a neighbour's envelope that fails its signature, does not open or does not match
+  its signed commitments is not used (no pair mask with that neighbour) and the
+  neighbour is accused, so the server excludes it instead of the round failing;
 * it reveals only when a quorum ``q`` of participants with ``2q > n + c`` signed
   that same set, so no second set can ever be certified, and only when both the
   survivors and the signers stay connected however the ``c`` tolerated colluders
@@ -23,19 +26,19 @@ about who dropped out (the argument is in :mod:`blindsum.crypto.secagg.params`):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from blindsum.crypto.hazmat import kex, shamir
+from blindsum.crypto.hazmat import feldman, kex, shamir
 from blindsum.crypto.hazmat.csprng import Csprng, RandomSource
-from blindsum.crypto.hazmat.prg import SEED_BYTES, MaskExpander
+from blindsum.crypto.hazmat.prg import MaskExpander
 from blindsum.crypto.hazmat.signing import identity_public_bytes, sign, verify_signature
 from blindsum.crypto.secagg.context import RoundContext
 from blindsum.crypto.secagg.graph import survives_removal
+from blindsum.crypto.secagg.keys import mask_private_key, self_mask_seed
 from blindsum.crypto.secagg.messages import (
     ConsistencySignature,
     KeyAdvert,
@@ -54,7 +57,13 @@ from blindsum.crypto.secagg.stages import (
     Stage,
     StageMachine,
 )
-from blindsum.errors import ConfigError, ProtocolError, ThresholdNotMetError
+from blindsum.errors import (
+    ConfigError,
+    CryptoError,
+    MalformedMessageError,
+    ProtocolError,
+    ThresholdNotMetError,
+)
 
 __all__ = ["SecAggClient"]
 
@@ -105,9 +114,12 @@ class SecAggClient:
         self._machine = StageMachine()
         self._cipher_key: X25519PrivateKey | None = None
         self._mask_key: X25519PrivateKey | None = None
+        self._mask_secret: bytes | None = None
+        self._self_secret: bytes | None = None
         self._self_seed: bytes | None = None
         self._adverts: dict[int, KeyAdvert] = {}
         self._held: dict[int, SharePair] = {}
+        self._accused: set[int] = set()
         self._survivor_set: SurvivorSet | None = None
 
     @property
@@ -119,7 +131,8 @@ class SecAggClient:
         """Stage 1: generate the round's two X25519 key pairs and sign their public halves."""
         with self._machine.step(Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS):
             self._cipher_key = kex.generate_private_key()
-            self._mask_key = kex.generate_private_key()
+            self._mask_secret = shamir.random_secret()
+            self._mask_key = mask_private_key(self._mask_secret)
             c_pk, s_pk = kex.public_bytes(self._cipher_key), kex.public_bytes(self._mask_key)
             payload = KeyAdvert.signed_payload(self.context.digest, self.client_id, c_pk, s_pk)
             return KeyAdvert(self.client_id, c_pk, s_pk, sign(self._identity_key, payload))
@@ -129,13 +142,17 @@ class SecAggClient:
         with self._machine.step(Stage.SHARE_KEYS, Stage.MASKED_INPUT):
             self._adverts = self._verified_adverts(adverts)
             self._require(len(self._adverts), "neighbours advertised keys")
-            assert self._cipher_key is not None and self._mask_key is not None
-            self._self_seed = os.urandom(SEED_BYTES)
+            assert self._mask_secret is not None
+            self._self_secret = shamir.random_secret()
+            self._self_seed = self_mask_seed(self._self_secret)
             holders = sorted(self._adverts)
             t = self.context.params.threshold
-            b_shares = shamir.split(self._self_seed, threshold=t, xs=holders)
-            k_shares = shamir.split(kex.private_bytes(self._mask_key), threshold=t, xs=holders)
-            return tuple(self._seal(v, b_shares[v], k_shares[v]) for v in holders)
+            b_shares, b_points = shamir.split_verifiable(self._self_secret, threshold=t,
+                                                         xs=holders)
+            k_shares, k_points = shamir.split_verifiable(self._mask_secret, threshold=t,
+                                                         xs=holders)
+            return tuple(self._seal(v, SharePair(self.client_id, v, b_shares[v], k_shares[v]),
+                                    b_points, k_points) for v in holders)
 
     def mask_update(self, envelopes: Sequence[ShareEnvelope], update: np.ndarray) -> MaskedInput:
         """Stage 3: clip, quantize and mask a float update (see :meth:`mask_encoded`)."""
@@ -143,14 +160,17 @@ class SecAggClient:
         return self.mask_encoded(envelopes, self.context.codec.quantize(update, self._rng))
 
     def mask_encoded(self, envelopes: Sequence[ShareEnvelope], encoded: np.ndarray) -> MaskedInput:
-        """Stage 3: open the neighbours' envelopes and mask an already-encoded vector."""
+        """Stage 3: open the neighbours' envelopes and mask an already-encoded vector.
+
+        Envelopes that fail are not used, and their senders are named in ``accused``."""
         with self._machine.step(Stage.MASKED_INPUT, Stage.CONSISTENCY_CHECK):
             codec, dim = self.context.codec, self.context.dimension
             if encoded.dtype != codec.dtype or encoded.shape != (dim,):
                 raise ValueError(f"encoded update must be {codec.dtype} of length {dim}")
-            self._held = self._open_envelopes(envelopes)
-            self._require(len(self._held), "neighbours sent key shares")
-            return MaskedInput(self.client_id, self._masked(encoded))
+            self._held, self._accused = self._open_envelopes(envelopes)
+            self._require(len(self._held), "neighbours sent valid key shares")
+            return MaskedInput(self.client_id, self._masked(encoded),
+                               accused=tuple(sorted(self._accused)))
 
     def consistency_check(self, survivor_set: SurvivorSet) -> ConsistencySignature:
         """Stage 4: check the server's survivor/dropped lists against this client's view; sign."""
@@ -184,12 +204,12 @@ class SecAggClient:
                     "the survivor set's signers would not stay connected if up to "
                     f"{params.max_corrupted} colluders among them were removed; partial sums "
                     "would leak")
+            held = self._held.items()
             revealed = UnmaskShares(
                 self.client_id,
-                self_mask_shares={v: p.self_mask_share for v, p in self._held.items()
-                                  if v in survivors},
-                mask_key_shares={v: p.mask_key_share for v, p in self._held.items()
-                                 if v not in survivors},
+                self_mask_shares={v: p.self_mask_share for v, p in held if v in survivors},
+                mask_key_shares={v: p.mask_key_share for v, p in held if v not in survivors},
+                pair_seeds={v: self._pair_seed(v) for v, _ in held if v not in survivors},
             )
             self._forget_secrets()
             return revealed
@@ -233,39 +253,62 @@ class SecAggClient:
             purpose=ENVELOPE_PURPOSE, context=self.context.digest, first=sender, second=recipient,
         )
 
-    def _seal(self, recipient: int, b_share: int, k_share: int) -> ShareEnvelope:
+    def _seal(self, recipient: int, pair: SharePair, b_points: tuple[bytes, ...],
+              k_points: tuple[bytes, ...]) -> ShareEnvelope:
         u = self.client_id
-        plaintext = SharePair(u, recipient, b_share, k_share).to_bytes()
         aad = ShareEnvelope.associated_data(self.context.digest, u, recipient)
-        sealed = kex.seal_envelope(self._envelope_key(u, recipient, recipient), plaintext, aad)
-        return ShareEnvelope(u, recipient, sealed)
+        sealed = kex.seal_envelope(self._envelope_key(u, recipient, recipient), pair.to_bytes(),
+                                   aad)
+        return ShareEnvelope(u, recipient, sealed, b_points, k_points)
 
-    def _open_envelopes(self, envelopes: Sequence[ShareEnvelope]) -> dict[int, SharePair]:
+    def _open_envelopes(self, envelopes: Sequence[ShareEnvelope]
+                        ) -> tuple[dict[int, SharePair], set[int]]:
+        """The share pairs that verify, and the senders whose envelopes did not."""
         u = self.client_id
         held: dict[int, SharePair] = {}
+        accused: set[int] = set()
         for env in envelopes:
-            if env.recipient != u or env.sender not in self._adverts or env.sender in held:
+            if env.recipient != u or env.sender not in self._adverts \
+                    or env.sender in held or env.sender in accused:
                 raise ProtocolError("envelopes from unknown senders, misaddressed or repeated")
-            aad = ShareEnvelope.associated_data(self.context.digest, env.sender, u)
-            key = self._envelope_key(env.sender, u, env.sender)
-            pair = SharePair.from_bytes(kex.open_envelope(key, env.ciphertext, aad))
-            if (pair.sender, pair.recipient) != (env.sender, u):
-                raise ProtocolError("envelope contents do not match its header")
-            held[env.sender] = pair
-        return held
+            try:
+                held[env.sender] = self._opened(env)
+            except (CryptoError, MalformedMessageError):
+                accused.add(env.sender)
+        return held, accused
+
+    def _opened(self, env: ShareEnvelope) -> SharePair:
+        """The envelope's shares, if it opens and both shares lie on the polynomials its
+        sender committed to; raises otherwise."""
+        u = self.client_id
+        if len(env.self_mask_commitments) != self.context.params.threshold:
+            raise MalformedMessageError("commitments to a polynomial of the wrong degree")
+        aad = ShareEnvelope.associated_data(self.context.digest, env.sender, u)
+        key = self._envelope_key(env.sender, u, env.sender)
+        pair = SharePair.from_bytes(kex.open_envelope(key, env.ciphertext, aad))
+        if (pair.sender, pair.recipient) != (env.sender, u):
+            raise MalformedMessageError("envelope contents do not match its header")
+        feldman.verify_share(env.self_mask_commitments, u, pair.self_mask_share)
+        feldman.verify_share(env.mask_key_commitments, u, pair.mask_key_share)
+        return pair
+
+    def _pair_seed(self, v: int) -> bytes:
+        """The seed of the pair mask between this client and neighbour ``v``."""
+        assert self._mask_key is not None
+        u = self.client_id
+        return kex.derive_pair_key(
+            self._mask_key, self._adverts[v].mask_public_key, purpose=PAIR_MASK_PURPOSE,
+            context=self.context.digest, first=min(u, v), second=max(u, v))
 
     def _masked(self, encoded: np.ndarray) -> np.ndarray:
         """``y = x + PRG(b_u) + sum_{v in held} sign(u, v) PRG(s_uv)`` mod 2^bits."""
-        assert self._self_seed is not None and self._mask_key is not None
-        u, digest = self.client_id, self.context.digest
+        assert self._self_seed is not None
+        u = self.client_id
         acc = np.array(encoded, dtype=self.context.codec.dtype, copy=True)
         expander = MaskExpander(acc.size, dtype=acc.dtype, algorithm=self.context.params.prg)
         expander.add(acc, self._self_seed, domain=SELF_MASK_DOMAIN)
         for v in sorted(self._held):
-            seed = kex.derive_pair_key(
-                self._mask_key, self._adverts[v].mask_public_key,
-                purpose=PAIR_MASK_PURPOSE, context=digest, first=min(u, v), second=max(u, v),
-            )
+            seed = self._pair_seed(v)
             if u < v:
                 expander.add(acc, seed, domain=PAIR_MASK_DOMAIN)
             else:
@@ -280,8 +323,11 @@ class SecAggClient:
             raise ProtocolError("the server's survivor and dropped lists overlap or are unknown")
         if self.client_id not in survivors:
             raise ProtocolError("the server's survivor list omits this client")
-        if (survivors | dropped) & self._neighbours != set(self._held):
+        if (survivors | dropped) & self._neighbours != set(self._held) | self._accused:
             raise ProtocolError("the server's lists contradict the key shares this client holds")
+        if self._accused & survivors:
+            raise ProtocolError("the server counts as a survivor a neighbour this client accused "
+                                "(it holds no usable shares of it and did not mask with it)")
         if len(survivors) < self.context.params.min_survivors:
             raise ThresholdNotMetError(
                 f"only {len(survivors)} survivors; at least "
@@ -297,5 +343,6 @@ class SecAggClient:
 
     def _forget_secrets(self) -> None:
         self._cipher_key = self._mask_key = None
-        self._self_seed = None
+        self._mask_secret = self._self_secret = self._self_seed = None
         self._held = {}
+        self._accused = set()

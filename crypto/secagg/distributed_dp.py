@@ -10,7 +10,8 @@ Federated Learning with Secure Aggregation" (ICML 2021). Each client
 3. rounds it to integers stochastically, again until its norm is at most the
    conditional-rounding bound (so the sensitivity is bounded);
 4. adds discrete Gaussian noise of variance ``sigma_client^2`` per coordinate,
-   so that any ``min_survivors`` clients' noise sums to the stated ``sigma``;
+   so that the *honest* survivors alone (at least ``min_survivors - colluders``: the
+   colluders may subtract their own noise) carry the stated ``sigma``;
 5. reduces mod 2^bits and masks as usual.
 
 The server unmasks the modular sum, centres it, rotates back and multiplies by
@@ -43,7 +44,8 @@ __all__ = [
 ]
 
 _SIGNS_DOMAIN = b"blindsum/ddg/rotation-signs"
-_TAIL_SIGMAS = 8.0  # the modular sum must stay within 8 standard deviations of zero
+_TAIL_SIGMAS = 8.0  # the noise of the modular sum stays within 8 standard deviations of zero
+_WRAP_LOG2_PROBABILITY = -40  # chance that coherent signals push a coordinate past the bound
 
 
 def hadamard(x: np.ndarray) -> np.ndarray:
@@ -99,38 +101,47 @@ class DDGParams:
     clip: float
     gamma: float
     sigma_client: float  # per-coordinate std of each client's noise, in integer units
-    noise_multiplier: float  # of the sum over min_survivors clients: sigma = z * c
+    noise_multiplier: float  # of the honest survivors' summed noise: sigma = z * c
     min_survivors: int
     bits: int
     beta: float
+    colluders: int = 0  # survivors assumed to collude (their noise is not counted)
 
     @classmethod
     def derive(cls, *, dimension: int, clip: float, noise_multiplier: float,
                min_survivors: int, max_clients: int, bits: int = 32,
-               beta: float = math.exp(-0.5)) -> DDGParams:
-        """The finest granularity gamma for which the sum of ``max_clients`` cannot wrap."""
-        if noise_multiplier <= 0 or clip <= 0 or min_survivors < 1:
-            raise ConfigError("distributed DP needs noise_multiplier > 0, clip > 0")
+               beta: float = math.exp(-0.5), colluders: int = 0) -> DDGParams:
+        """The finest granularity gamma for which the sum of ``max_clients`` cannot wrap, even
+        when every client sends the same update (Kairouz et al. 2021, sec. 4 and eq. 61:
+        coherent signals add linearly, only the rounding and the noise add in quadrature)."""
+        honest = min_survivors - colluders
+        if noise_multiplier <= 0 or clip <= 0 or honest < 1 or colluders < 0:
+            raise ConfigError("distributed DP needs noise_multiplier > 0, clip > 0 and more "
+                              "survivors than colluders")
         padded = 1 << max(0, (dimension - 1).bit_length())
-        half = 2.0 ** (bits - 1)
+        half = 2.0 ** (bits - 1) - 1
+        # a rotated coordinate of a norm-c vector exceeds c*sqrt(2 ln(2d/p)/d) with
+        # probability below p over the random signs (sub-Gaussian tail, union over d)
+        spread_factor = math.sqrt(2 * (math.log(2 * padded) - _WRAP_LOG2_PROBABILITY
+                                       * math.log(2)) / padded)
 
-        def spread(gamma: float) -> float:  # std of one coordinate of the modular sum
-            sigma_c = noise_multiplier * clip / (gamma * math.sqrt(min_survivors))
-            per_client = clip**2 / (gamma**2 * padded) + 0.25 + sigma_c**2
-            return math.sqrt(max_clients * per_client)
+        def reach(gamma: float) -> float:  # how far one coordinate of the sum can get
+            sigma_c = noise_multiplier * clip / (gamma * math.sqrt(honest))
+            signal = max_clients * clip / gamma * spread_factor
+            return signal + _TAIL_SIGMAS * math.sqrt(max_clients * (0.25 + sigma_c**2))
 
         lo, hi = 1e-12, 1e3 * clip
-        if _TAIL_SIGMAS * spread(hi) > half:
+        if reach(hi) > half:
             raise ConfigError("distributed DP cannot fit this cohort into "
                               f"{bits}-bit words; use fewer max_clients or 64-bit words")
         for _ in range(200):
             mid = math.sqrt(lo * hi)
-            lo, hi = (mid, hi) if _TAIL_SIGMAS * spread(mid) > half else (lo, mid)
+            lo, hi = (mid, hi) if reach(mid) > half else (lo, mid)
         gamma = hi
-        sigma_client = noise_multiplier * clip / (gamma * math.sqrt(min_survivors))
+        sigma_client = noise_multiplier * clip / (gamma * math.sqrt(honest))
         return cls(dimension=dimension, padded=padded, clip=clip, gamma=gamma,
                    sigma_client=sigma_client, noise_multiplier=noise_multiplier,
-                   min_survivors=min_survivors, bits=bits, beta=beta)
+                   min_survivors=min_survivors, bits=bits, beta=beta, colluders=colluders)
 
     @property
     def rounding_bound(self) -> float:
@@ -142,17 +153,18 @@ class DDGParams:
 
     @property
     def effective_noise_multiplier(self) -> float:
-        """Noise std of ``min_survivors`` clients' sum over the rounding bound: what the
-        accountant composes (the discrete Gaussian treated as Gaussian, as the paper does
-        when sigma is many times the integer grid)."""
-        return self.sigma_client * math.sqrt(self.min_survivors) / self.rounding_bound
+        """Noise std of the honest survivors' sum (``min_survivors - colluders`` clients) over
+        the rounding bound: what the accountant composes (the discrete Gaussian treated as
+        Gaussian when sigma is many times the integer grid)."""
+        honest = self.min_survivors - self.colluders
+        return self.sigma_client * math.sqrt(honest) / self.rounding_bound
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DDGParams:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 def encode(update: np.ndarray, params: DDGParams, round_seed: bytes,

@@ -4,13 +4,16 @@ Stages and who sends what (client ``u``, its neighbours ``N(u)``)::
 
     1. advertise keys   u -> S : KeyAdvert (two X25519 keys, Ed25519-signed)
                         S -> u : adverts of N(u) that arrived
-    2. share keys       u -> S : one ShareEnvelope per neighbour (AES-GCM)
+    2. share keys       u -> S : one ShareEnvelope per neighbour (AES-GCM), each carrying
+                                 u's Feldman commitments to both sharing polynomials
                         S -> u : envelopes addressed to u
-    3. masked input     u -> S : MaskedInput  y_u = x_u + PRG(b_u) + sum ±PRG(s_uv)
-                        S -> u : SurvivorSet (who sent input, who dropped)
+    3. masked input     u -> S : MaskedInput  y_u = x_u + PRG(b_u) + sum ±PRG(s_uv), and the
+                                 neighbours whose envelopes failed (accused)
+                        S -> u : SurvivorSet (who sent input, who dropped or was excluded)
     4. consistency      u -> S : ConsistencySignature over the SurvivorSet
-                        S -> u : the signatures collected
-    5. unmask           u -> S : UnmaskShares: b-shares of survivors, key shares of the dropped
+                        S -> u : the signatures collected (the certificate)
+    5. unmask           u -> S : UnmaskShares: b-shares of survivors, key shares and pair
+                                 seeds of the dropped
 
 Every size is checked in ``__post_init__``, so a message object that exists is
 well-formed; decoders build these objects and so never read past a checked size.
@@ -24,8 +27,9 @@ from typing import Final
 
 import numpy as np
 
-from blindsum.crypto.hazmat import kex, shamir
+from blindsum.crypto.hazmat import feldman, kex, shamir
 from blindsum.crypto.hazmat.canonical import canonical
+from blindsum.crypto.hazmat.prg import SEED_BYTES
 from blindsum.crypto.hazmat.signing import SIGNATURE_BYTES
 from blindsum.crypto.secagg.context import MAX_CLIENT_ID
 from blindsum.errors import MalformedMessageError
@@ -40,7 +44,9 @@ __all__ = [
     "UnmaskShares",
 ]
 
-_SHARE_PLAINTEXT_VERSION: Final = 1
+MAX_THRESHOLD: Final = 4096
+"""No round shares with a threshold above this (it bounds what a decoder accepts)."""
+_SHARE_PLAINTEXT_VERSION: Final = 2
 SHARE_PLAINTEXT_BYTES: Final = 1 + 4 + 4 + 2 * shamir.SHARE_BYTES
 ENVELOPE_BYTES: Final = kex.NONCE_BYTES + SHARE_PLAINTEXT_BYTES + 16
 
@@ -116,11 +122,15 @@ class SharePair:
 
 @dataclass(frozen=True)
 class ShareEnvelope:
-    """Stage 2: an AES-GCM envelope from ``sender`` that only ``recipient`` can open."""
+    """Stage 2: an AES-GCM envelope from ``sender`` that only ``recipient`` can open, with the
+    sender's Feldman commitments to its two sharing polynomials (the same in every envelope
+    of one sender: the server refuses a sender whose envelopes differ)."""
 
     sender: int
     recipient: int
     ciphertext: bytes = field(repr=False)
+    self_mask_commitments: tuple[bytes, ...] = field(repr=False)
+    mask_key_commitments: tuple[bytes, ...] = field(repr=False)
 
     def __post_init__(self) -> None:
         _check_id(self.sender, "sender")
@@ -128,21 +138,37 @@ class ShareEnvelope:
         if self.sender == self.recipient:
             raise MalformedMessageError("an envelope cannot be addressed to its sender")
         _check_bytes(self.ciphertext, ENVELOPE_BYTES, "ciphertext")
+        for points in (self.self_mask_commitments, self.mask_key_commitments):
+            if not isinstance(points, tuple) or not 1 <= len(points) <= MAX_THRESHOLD:
+                raise MalformedMessageError("commitments are 1 to 4096 points")
+            for point in points:
+                _check_bytes(point, feldman.POINT_BYTES, "commitment")
+        if len(self.self_mask_commitments) != len(self.mask_key_commitments):
+            raise MalformedMessageError("both polynomials have the threshold's degree")
 
     @staticmethod
     def associated_data(context: bytes, sender: int, recipient: int) -> bytes:
         return canonical(b"secagg/envelope", context, sender, recipient)
 
+    @property
+    def commitments(self) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+        """(self-mask, mask-key) commitments: what one sender's envelopes must all agree on."""
+        return self.self_mask_commitments, self.mask_key_commitments
+
 
 @dataclass(frozen=True, eq=False)
 class MaskedInput:
-    """Stage 3: the masked, encoded update (one word per coordinate)."""
+    """Stage 3: the masked, encoded update (one word per coordinate), and the neighbours whose
+    envelopes failed to verify, open or match their commitments (``accused``): this client did
+    not mask with them, and they must be excluded from the round."""
 
     sender: int
     vector: np.ndarray = field(repr=False)
+    accused: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         _check_id(self.sender, "sender")
+        _check_ids(self.accused, "accused")
         if not isinstance(self.vector, np.ndarray) or self.vector.ndim != 1:
             raise MalformedMessageError("masked input must be a 1-D array")
         if self.vector.dtype not in (np.dtype(np.uint32), np.dtype(np.uint64)):
@@ -188,16 +214,20 @@ class ConsistencySignature:
 
 @dataclass(frozen=True)
 class UnmaskShares:
-    """Stage 5: shares a survivor reveals, keyed by the secret's owner.
+    """Stage 5: what a survivor reveals, keyed by the secret's owner.
 
     ``self_mask_shares`` are shares of surviving neighbours' self-mask seeds;
-    ``mask_key_shares`` are shares of dropped neighbours' mask keys. An honest
-    client never puts the same owner in both.
+    ``mask_key_shares`` are shares of dropped neighbours' mask keys, and ``pair_seeds``
+    the sender's pair-mask seeds with those dropped neighbours (what the server would
+    derive from their rebuilt keys anyway; with them it needs no key when every such
+    survivor answers). An honest client never puts one owner among both the survivors'
+    and the dropped.
     """
 
     sender: int
     self_mask_shares: Mapping[int, int] = field(default_factory=dict, repr=False)
     mask_key_shares: Mapping[int, int] = field(default_factory=dict, repr=False)
+    pair_seeds: Mapping[int, bytes] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         _check_id(self.sender, "sender")
@@ -206,5 +236,8 @@ class UnmaskShares:
                 _check_id(owner, "share owner")
                 if not isinstance(value, int) or not 0 <= value < shamir.PRIME:
                     raise MalformedMessageError("share is not a field element")
-        if set(self.self_mask_shares) & set(self.mask_key_shares):
+        for owner, seed in self.pair_seeds.items():
+            _check_id(owner, "pair seed owner")
+            _check_bytes(seed, SEED_BYTES, "pair seed")
+        if set(self.self_mask_shares) & (set(self.mask_key_shares) | set(self.pair_seeds)):
             raise MalformedMessageError("a peer's two secrets can never both be revealed")

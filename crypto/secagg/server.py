@@ -2,27 +2,35 @@
 
 ``receive_*`` methods take one client's message: a malformed, out-of-stage or
 hostile message is refused with an error and leaves the round as it was (one
-client cannot end everyone's round). ``close_*`` methods end a stage (the
-driver calls them when everyone answered or the stage deadline passed) and
-return what to relay to each client; if too few clients remain they abort the
-round with :class:`~blindsum.errors.ThresholdNotMetError` and say why.
+client cannot end everyone's round). ``check_*`` methods make the same checks
+without recording anything. ``close_*`` methods end a stage (the driver calls
+them when everyone answered or the stage deadline passed) and return what to
+relay to each client; if too few clients remain they abort the round with
+:class:`~blindsum.errors.ThresholdNotMetError` and say why.
+
+Hostile clients are identified and excluded rather than allowed to stop the
+round: a client whose envelopes its neighbours accuse (they failed to open, or
+their shares lie off the sender's committed polynomials) is left out of the
+survivor set, and a share revealed at unmask that lies off its dealer's
+committed polynomial is dropped and its holder named;
+:attr:`SecAggServer.offenders` names both, and their later messages are refused.
 
 Masked inputs are folded into one running sum as they arrive, so memory is
-O(d) whatever the number of clients; the unmask stage then reconstructs the
-self-mask seeds of survivors and the mask keys of dropped clients and removes
-their masks. The server never holds an individual unmasked update.
+O(d) whatever the number of clients. Accusations travel with the masked inputs,
+so a driver hands the server every accusation of the stage (``note_accusations``)
+before the vectors it names are folded in: the service replays a stage that way,
+and so does the simulator. The unmask stage then removes the masks
+(:mod:`blindsum.crypto.secagg.unmasking`). The server never holds an individual
+unmasked update.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from blindsum.crypto.hazmat import kex, shamir
-from blindsum.crypto.hazmat.prg import MaskExpander
 from blindsum.crypto.hazmat.signing import verify_signature
 from blindsum.crypto.secagg.context import RoundContext
 from blindsum.crypto.secagg.graph import survives_removal
@@ -34,22 +42,18 @@ from blindsum.crypto.secagg.messages import (
     SurvivorSet,
     UnmaskShares,
 )
-from blindsum.crypto.secagg.stages import (
-    PAIR_MASK_DOMAIN,
-    PAIR_MASK_PURPOSE,
-    SELF_MASK_DOMAIN,
-    Stage,
-    StageMachine,
-)
+from blindsum.crypto.secagg.stages import Stage, StageMachine
+from blindsum.crypto.secagg.unmasking import Unmasker, check_revealed_shares
 from blindsum.errors import (
     ConfigError,
-    InvalidShareError,
     ProtocolError,
     RoundStateError,
     ThresholdNotMetError,
 )
 
 __all__ = ["AggregateResult", "SecAggServer"]
+
+Commitments = tuple[tuple[bytes, ...], tuple[bytes, ...]]
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,11 +86,15 @@ class SecAggServer:
         self._machine = StageMachine()
         self._adverts: dict[int, KeyAdvert] = {}
         self._envelopes: dict[int, tuple[ShareEnvelope, ...]] = {}
+        self._commitments: dict[int, Commitments] = {}
+        self._inbox: dict[int, dict[int, ShareEnvelope]] = {}
+        self._accused: dict[int, frozenset[int]] = {}
         self._total = np.zeros(context.dimension, dtype=context.codec.dtype)
         self._masked_senders: set[int] = set()
         self._survivor_set: SurvivorSet | None = None
         self._signatures: dict[int, ConsistencySignature] = {}
         self._unmask: dict[int, UnmaskShares] = {}
+        self._offenders: dict[int, str] = {}
 
     @property
     def stage(self) -> Stage:
@@ -98,17 +106,25 @@ class SecAggServer:
         """Why the round was aborted, if it was."""
         return self._machine.abort_reason
 
+    @property
+    def offenders(self) -> dict[int, str]:
+        """Clients excluded for misbehaving, with the reason (no secrets in it)."""
+        return dict(self._offenders)
+
     # -- stage 1: advertise keys ---------------------------------------------------
+
+    def check_advert(self, advert: KeyAdvert) -> None:
+        """Refuse an advert that :meth:`receive_advert` would refuse, recording nothing."""
+        self._machine.require(Stage.ADVERTISE_KEYS)
+        self._check_new(advert.sender, self.context.participants, self._adverts, advert)
+        payload = KeyAdvert.signed_payload(
+            self.context.digest, advert.sender, advert.cipher_public_key, advert.mask_public_key)
+        verify_signature(self._roster[advert.sender], advert.signature, payload)
 
     def receive_advert(self, advert: KeyAdvert) -> None:
         """Accept one client's signed key advert."""
         with self._machine.step(Stage.ADVERTISE_KEYS, fatal=False):
-            self._check_new(advert.sender, self.context.participants, self._adverts, advert)
-            payload = KeyAdvert.signed_payload(
-                self.context.digest, advert.sender,
-                advert.cipher_public_key, advert.mask_public_key,
-            )
-            verify_signature(self._roster[advert.sender], advert.signature, payload)
+            self.check_advert(advert)
             self._adverts[advert.sender] = advert
 
     def close_advertise_keys(self) -> dict[int, tuple[KeyAdvert, ...]]:
@@ -122,47 +138,88 @@ class SecAggServer:
 
     # -- stage 2: share keys -------------------------------------------------------
 
+    def check_shares(self, sender: int, envelopes: Sequence[ShareEnvelope]) -> None:
+        """Refuse envelopes :meth:`receive_shares` would refuse: one per advertising neighbour,
+        all with the same commitments to polynomials of the threshold's degree."""
+        self._machine.require(Stage.SHARE_KEYS)
+        batch = tuple(sorted(envelopes, key=lambda e: e.recipient))
+        self._check_new(sender, self._adverts, self._envelopes, batch)
+        expected = sorted(self._graph[sender] & set(self._adverts))
+        if any(e.sender != sender for e in batch) or [e.recipient for e in batch] != expected:
+            raise ProtocolError("envelopes must go to each advertising neighbour exactly once")
+        if len({e.commitments for e in batch}) != 1 or \
+                len(batch[0].self_mask_commitments) != self.context.params.threshold:
+            raise ProtocolError("every envelope must carry the same commitments, one point "
+                                "per coefficient of a threshold-degree polynomial")
+
     def receive_shares(self, sender: int, envelopes: Sequence[ShareEnvelope]) -> None:
-        """Accept one client's envelopes: exactly one per advertising neighbour."""
+        """Accept one client's envelopes."""
         with self._machine.step(Stage.SHARE_KEYS, fatal=False):
-            batch = tuple(sorted(envelopes, key=lambda e: e.recipient))
-            self._check_new(sender, self._adverts, self._envelopes, batch)
-            expected = sorted(self._graph[sender] & set(self._adverts))
-            if any(e.sender != sender for e in batch) or [e.recipient for e in batch] != expected:
-                raise ProtocolError("envelopes must go to each advertising neighbour exactly once")
-            self._envelopes[sender] = batch
+            self.check_shares(sender, envelopes)
+            self._envelopes[sender] = tuple(sorted(envelopes, key=lambda e: e.recipient))
+            self._commitments[sender] = envelopes[0].commitments
 
     def close_share_keys(self) -> dict[int, tuple[ShareEnvelope, ...]]:
         """End stage 2: for each client that shared, the envelopes addressed to it."""
         with self._machine.step(Stage.SHARE_KEYS, Stage.MASKED_INPUT):
             self._require_cohort(len(self._envelopes), "clients shared their keys")
-            inbox: dict[int, list[ShareEnvelope]] = {u: [] for u in self._envelopes}
+            self._inbox = {u: {} for u in self._envelopes}
             for batch in self._envelopes.values():
                 for env in batch:
-                    if env.recipient in inbox:
-                        inbox[env.recipient].append(env)
-            return {u: tuple(sorted(envs, key=lambda e: e.sender)) for u, envs in inbox.items()}
+                    if env.recipient in self._inbox:
+                        self._inbox[env.recipient][env.sender] = env
+            return {u: tuple(envs[v] for v in sorted(envs)) for u, envs in self._inbox.items()}
 
     # -- stage 3: masked input -------------------------------------------------------
 
-    def receive_masked_input(self, masked: MaskedInput) -> None:
-        """Fold one masked input into the running sum (O(d) memory for any n)."""
+    def check_accusations(self, sender: int, accused: Collection[int]) -> None:
+        """Refuse accusations that name anyone but senders of envelopes relayed to ``sender``."""
+        self._machine.require(Stage.MASKED_INPUT)
+        self._check_admitted(sender, self._inbox)
+        if not set(accused) <= set(self._inbox[sender]):
+            raise ProtocolError("a client may accuse only neighbours whose envelopes it got")
+        noted = self._accused.get(sender)
+        if noted is not None and noted != frozenset(accused):
+            raise ProtocolError("this client already sent different accusations")
+
+    def note_accusations(self, sender: int, accused: Collection[int]) -> None:
+        """Record whose envelopes ``sender`` could not use (before any vector is folded)."""
         with self._machine.step(Stage.MASKED_INPUT, fatal=False):
-            if masked.sender not in self._envelopes:
-                raise ProtocolError("masked input from a client that did not share keys")
-            if masked.sender in self._masked_senders:
-                raise RoundStateError("this client already sent its masked input")
-            if masked.vector.dtype != self._total.dtype or masked.vector.shape != self._total.shape:
-                raise ProtocolError(
-                    f"masked input must be {self.context.dimension} {self._total.dtype} words"
-                )
-            np.add(self._total, masked.vector, out=self._total)
+            self.check_accusations(sender, accused)
+            if set(accused) & self._masked_senders:
+                raise RoundStateError("an accusation names a client whose input is already "
+                                      "summed: note every accusation of the stage first")
+            self._accused[sender] = frozenset(accused)
+            for u in accused:
+                self._offenders[u] = ("excluded: a neighbour could not open its key-share "
+                                      "envelope, or its shares lie off its commitments")
+
+    def check_masked_input(self, masked: MaskedInput) -> None:
+        """Refuse a masked input :meth:`receive_masked_input` would refuse, recording nothing."""
+        self._machine.require(Stage.MASKED_INPUT)
+        self._check_admitted(masked.sender, self._inbox)
+        if masked.sender in self._masked_senders:
+            raise RoundStateError("this client already sent its masked input")
+        if masked.vector.dtype != self._total.dtype or masked.vector.shape != self._total.shape:
+            raise ProtocolError(
+                f"masked input must be {self.context.dimension} {self._total.dtype} words")
+        self.check_accusations(masked.sender, masked.accused)
+
+    def receive_masked_input(self, masked: MaskedInput) -> None:
+        """Fold one masked input into the running sum (O(d) memory for any n); the input of an
+        accused client is not folded."""
+        with self._machine.step(Stage.MASKED_INPUT, fatal=False):
+            self.check_masked_input(masked)
+            if masked.sender not in self._accused:
+                self.note_accusations(masked.sender, masked.accused)
             self._masked_senders.add(masked.sender)
+            if not self._is_accused(masked.sender):
+                np.add(self._total, masked.vector, out=self._total)
 
     def close_masked_input(self) -> SurvivorSet:
         """End stage 3: the survivor set every survivor must check and sign."""
         with self._machine.step(Stage.MASKED_INPUT, Stage.CONSISTENCY_CHECK):
-            survivors = self._masked_senders
+            survivors = {u for u in self._masked_senders if not self._is_accused(u)}
             self._require_cohort(len(survivors), "clients sent masked inputs")
             params = self.context.params
             if not survives_removal(self.context.ring, neighbours=params.neighbours,
@@ -177,15 +234,19 @@ class SecAggServer:
 
     # -- stage 4: consistency check ----------------------------------------------------
 
+    def check_consistency(self, signature: ConsistencySignature) -> None:
+        """Refuse a signature :meth:`receive_consistency` would refuse, recording nothing."""
+        self._machine.require(Stage.CONSISTENCY_CHECK)
+        assert self._survivor_set is not None
+        self._check_new(signature.sender, self._survivor_set.survivors, self._signatures,
+                        signature)
+        payload = self._survivor_set.signed_payload(self.context.digest)
+        verify_signature(self._roster[signature.sender], signature.signature, payload)
+
     def receive_consistency(self, signature: ConsistencySignature) -> None:
         """Accept one survivor's signature over the survivor set."""
         with self._machine.step(Stage.CONSISTENCY_CHECK, fatal=False):
-            assert self._survivor_set is not None
-            self._check_new(
-                signature.sender, self._survivor_set.survivors, self._signatures, signature
-            )
-            payload = self._survivor_set.signed_payload(self.context.digest)
-            verify_signature(self._roster[signature.sender], signature.signature, payload)
+            self.check_consistency(signature)
             self._signatures[signature.sender] = signature
 
     def close_consistency(self) -> tuple[ConsistencySignature, ...]:
@@ -201,33 +262,33 @@ class SecAggServer:
 
     # -- stage 5: unmask ----------------------------------------------------------------
 
+    def check_unmask(self, shares: UnmaskShares) -> None:
+        """Refuse revealed shares :meth:`receive_unmask` would refuse, recording nothing:
+        exactly the ones this signer may reveal (their values are checked at the end)."""
+        self._machine.require(Stage.UNMASK)
+        assert self._survivor_set is not None
+        self._check_new(shares.sender, self._signatures, self._unmask, shares)
+        check_revealed_shares(self._survivor_set, shares, set(self._usable_inbox(shares.sender)))
+
     def receive_unmask(self, shares: UnmaskShares) -> None:
-        """Accept one signer's revealed shares, checking each is one it may reveal."""
+        """Accept one signer's revealed shares."""
         with self._machine.step(Stage.UNMASK, fatal=False):
-            assert self._survivor_set is not None
-            self._check_new(shares.sender, self._signatures, self._unmask, shares)
-            neighbours = self._graph[shares.sender]
-            survivors, dropped = set(self._survivor_set.survivors), set(self._survivor_set.dropped)
-            if set(shares.self_mask_shares) != neighbours & survivors - {shares.sender}:
-                raise ProtocolError("self-mask shares must cover exactly the surviving neighbours")
-            if set(shares.mask_key_shares) != neighbours & dropped:
-                raise ProtocolError("mask-key shares must cover exactly the dropped neighbours")
+            self.check_unmask(shares)
             self._unmask[shares.sender] = shares
 
     def finalize(self) -> AggregateResult:
-        """End the round: reconstruct the needed secrets and remove every mask."""
+        """End the round: remove every mask from the running sum. Shares that lie off their
+        dealer's committed polynomial are dropped and their holders added to ``offenders``."""
         with self._machine.step(Stage.UNMASK, Stage.DONE):
             assert self._survivor_set is not None
-            self_seeds, mask_keys = self._reconstruct_secrets()
-            total = self._total
-            expander = MaskExpander(
-                total.size, dtype=total.dtype, algorithm=self.context.params.prg
-            )
-            for seed in self_seeds.values():
-                expander.subtract(total, seed, domain=SELF_MASK_DOMAIN)
-            for v, key in mask_keys.items():
-                self._remove_pair_masks(expander, v, key)
-            return AggregateResult(total=total, contributors=self._survivor_set.survivors)
+            holders = {u: set(self._usable_inbox(u)) for u in self._survivor_set.survivors}
+            unmasker = Unmasker(self.context, self._adverts, self._survivor_set, holders,
+                                self._commitments)
+            try:
+                unmasker.remove_masks(self._total, self._unmask)
+            finally:
+                self._offenders.update(unmasker.offenders)
+            return AggregateResult(total=self._total, contributors=self._survivor_set.survivors)
 
     def abort(self, reason: str) -> None:
         """Abort the round (a deadline passed, an operator said so)."""
@@ -235,10 +296,24 @@ class SecAggServer:
 
     # -- helpers ---------------------------------------------------------------------
 
-    def _check_new(self, sender: int, allowed: object, seen: Mapping[int, object],
-                   message: object) -> None:
-        if sender not in allowed:  # type: ignore[operator]
+    def _is_accused(self, u: int) -> bool:
+        return any(u in accused for accused in self._accused.values())
+
+    def _usable_inbox(self, u: int) -> dict[int, ShareEnvelope]:
+        """The envelopes relayed to ``u`` that it did not accuse: the ones it masked with."""
+        accused = self._accused.get(u, frozenset())
+        return {v: e for v, e in self._inbox.get(u, {}).items() if v not in accused}
+
+    def _check_admitted(self, sender: int, allowed: Collection[int]) -> None:
+        if sender in self._offenders:
+            raise ProtocolError("this client was excluded from the round: "
+                                + self._offenders[sender])
+        if sender not in allowed:
             raise ProtocolError("a client not admitted to this stage sent a message")
+
+    def _check_new(self, sender: int, allowed: Collection[int], seen: Mapping[int, object],
+                   message: object) -> None:
+        self._check_admitted(sender, allowed)
         if sender in seen:
             if seen[sender] == message:
                 raise RoundStateError("duplicate message (identical to the one already received)")
@@ -248,47 +323,3 @@ class SecAggServer:
         need = self.context.params.min_survivors
         if count < need:
             raise ThresholdNotMetError(f"only {count} {what}; at least {need} are needed")
-
-    def _reconstruct_secrets(self) -> tuple[dict[int, bytes], dict[int, bytes]]:
-        """Combine shares: self-mask seeds of survivors, mask keys of the dropped."""
-        assert self._survivor_set is not None
-        t = self.context.params.threshold
-        b_shares: dict[int, dict[int, int]] = defaultdict(dict)
-        k_shares: dict[int, dict[int, int]] = defaultdict(dict)
-        for holder, revealed in self._unmask.items():
-            for owner, value in revealed.self_mask_shares.items():
-                b_shares[owner][holder] = value
-            for owner, value in revealed.mask_key_shares.items():
-                k_shares[owner][holder] = value
-        self_seeds: dict[int, bytes] = {}
-        mask_keys: dict[int, bytes] = {}
-        for owners, shares, out in (
-            (self._survivor_set.survivors, b_shares, self_seeds),
-            (self._survivor_set.dropped, k_shares, mask_keys),
-        ):
-            for owner in owners:
-                if len(shares[owner]) < t:
-                    raise ThresholdNotMetError(
-                        f"only {len(shares[owner])} shares of client {owner}'s secret arrived; "
-                        f"the threshold is {t}"
-                    )
-                out[owner] = shamir.combine(shares[owner], threshold=t)
-        for v, key in mask_keys.items():
-            if kex.public_bytes(kex.load_private_key(key)) != self._adverts[v].mask_public_key:
-                raise InvalidShareError("reconstructed mask key does not match its advert")
-        return self_seeds, mask_keys
-
-    def _remove_pair_masks(self, expander: MaskExpander, v: int, key: bytes) -> None:
-        """Cancel the masks each surviving neighbour ``w`` added for dropped client ``v``."""
-        assert self._survivor_set is not None
-        private = kex.load_private_key(key)
-        for w in sorted(self._graph[v] & set(self._survivor_set.survivors)):
-            seed = kex.derive_pair_key(
-                private, self._adverts[w].mask_public_key, purpose=PAIR_MASK_PURPOSE,
-                context=self.context.digest, first=min(v, w), second=max(v, w),
-            )
-            # w added +PRG(s_wv) if w < v, else -PRG(s_wv); undo it.
-            if w < v:
-                expander.subtract(self._total, seed, domain=PAIR_MASK_DOMAIN)
-            else:
-                expander.add(self._total, seed, domain=PAIR_MASK_DOMAIN)

@@ -9,6 +9,7 @@ message of that stage and never comes back.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Collection, Mapping
@@ -21,6 +22,7 @@ from blindsum.crypto.hazmat.fixedpoint import FixedPointCodec
 from blindsum.crypto.hazmat.signing import generate_identity_key, identity_public_bytes
 from blindsum.crypto.secagg.client import SecAggClient
 from blindsum.crypto.secagg.context import RoundContext
+from blindsum.crypto.secagg.messages import MaskedInput
 from blindsum.crypto.secagg.params import SecAggParams
 from blindsum.crypto.secagg.server import AggregateResult, SecAggServer
 from blindsum.crypto.secagg.stages import Stage
@@ -134,8 +136,16 @@ class _Driver:
             if (envs := self._call(u, c[u].share_keys, adverts[u])) is not None:
                 s.receive_shares(u, envs)
         inbox = s.close_share_keys()
-        for u in self._client(Stage.MASKED_INPUT, inbox):
-            self._masked_input(u, inbox[u], updates[u])
+        masked = [m for u in self._client(Stage.MASKED_INPUT, inbox)
+                  if (m := self._masked_input(u, inbox[u], updates[u])) is not None]
+        for m in masked:  # every accusation first, so no accused input is ever summed
+            with contextlib.suppress(BlindsumError):
+                s.note_accusations(m.sender, m.accused)
+        for m in masked:
+            start = time.perf_counter()
+            with contextlib.suppress(BlindsumError):  # refused: as if the sender had dropped
+                s.receive_masked_input(m)
+            self.out.server_sum_seconds += time.perf_counter() - start
         survivor_set = s.close_masked_input()
         for u in self._client(Stage.CONSISTENCY_CHECK, survivor_set.survivors):
             if (sig := self._call(u, c[u].consistency_check, survivor_set)) is not None:
@@ -148,17 +158,15 @@ class _Driver:
         self.out.result = s.finalize()
         self.out.server_unmask_seconds = time.perf_counter() - start
 
-    def _masked_input(self, u: int, envelopes, update: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    def _masked_input(self, u: int, envelopes, update: np.ndarray) -> MaskedInput | None:  # type: ignore[no-untyped-def]
         client = self.clients[u]
         step = client.mask_encoded if update.dtype.kind == "u" else client.mask_update
         start = time.perf_counter()
-        masked = self._call(u, step, envelopes, update)
+        masked: MaskedInput | None = self._call(u, step, envelopes, update)
         self.out.client_mask_seconds[u] = time.perf_counter() - start
         if masked is not None:
             self.out.upload_bytes[u] = masked.nbytes
-            start = time.perf_counter()
-            self.server.receive_masked_input(masked)
-            self.out.server_sum_seconds += time.perf_counter() - start
+        return masked
 
 
 def simulate_round(

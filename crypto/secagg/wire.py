@@ -25,6 +25,7 @@ from blindsum.crypto.secagg.messages import (
 from blindsum.errors import MalformedMessageError
 
 __all__ = [
+    "accused_from_json", "accused_to_json",
     "advert_from_json", "advert_to_json", "envelopes_from_json", "envelopes_to_json",
     "masked_input_from_bytes", "signature_from_json", "signature_to_json",
     "survivors_from_json", "survivors_to_json", "unmask_from_json", "unmask_to_json",
@@ -70,18 +71,30 @@ def advert_from_json(value: Any) -> KeyAdvert:
 
 
 def envelopes_to_json(envelopes: Sequence[ShareEnvelope]) -> list[dict[str, Any]]:
-    return [{"sender": e.sender, "recipient": e.recipient, "ciphertext": _b64(e.ciphertext)}
+    return [{"sender": e.sender, "recipient": e.recipient, "ciphertext": _b64(e.ciphertext),
+             "self_mask_commitments": [_b64(p) for p in e.self_mask_commitments],
+             "mask_key_commitments": [_b64(p) for p in e.mask_key_commitments]}
             for e in envelopes]
 
 
-def envelopes_from_json(value: Any, *, limit: int) -> tuple[ShareEnvelope, ...]:
+def _points(value: Any, limit: int) -> tuple[bytes, ...]:
+    if not isinstance(value, list) or not 1 <= len(value) <= limit:
+        raise MalformedMessageError(f"expected a list of 1 to {limit} commitments")
+    return tuple(_unb64(p) for p in value)
+
+
+def envelopes_from_json(value: Any, *, limit: int, threshold: int) -> tuple[ShareEnvelope, ...]:
+    """At most ``limit`` envelopes, each with ``threshold`` commitments per polynomial."""
     if not isinstance(value, list) or len(value) > limit:
         raise MalformedMessageError(f"expected a list of at most {limit} envelopes")
     out = []
     for item in value:
-        v = _obj(item, {"sender", "recipient", "ciphertext"})
+        v = _obj(item, {"sender", "recipient", "ciphertext", "self_mask_commitments",
+                        "mask_key_commitments"})
         out.append(ShareEnvelope(_int(v["sender"]), _int(v["recipient"]),
-                                 _unb64(v["ciphertext"])))
+                                 _unb64(v["ciphertext"]),
+                                 _points(v["self_mask_commitments"], threshold),
+                                 _points(v["mask_key_commitments"], threshold)))
     return tuple(out)
 
 
@@ -109,7 +122,20 @@ def signature_from_json(value: Any) -> ConsistencySignature:
 def unmask_to_json(m: UnmaskShares) -> dict[str, Any]:
     return {"sender": m.sender,
             "self_mask_shares": {str(k): hex(v) for k, v in m.self_mask_shares.items()},
-            "mask_key_shares": {str(k): hex(v) for k, v in m.mask_key_shares.items()}}
+            "mask_key_shares": {str(k): hex(v) for k, v in m.mask_key_shares.items()},
+            "pair_seeds": {str(k): _b64(v) for k, v in m.pair_seeds.items()}}
+
+
+def _owner(key: Any) -> int:
+    if not (isinstance(key, str) and key.isdigit() and len(key) <= 10):
+        raise MalformedMessageError("share owners are decimal client ids")
+    return int(key)
+
+
+def _seeds(value: Any, limit: int) -> dict[int, bytes]:
+    if not isinstance(value, dict) or len(value) > limit:
+        raise MalformedMessageError(f"expected at most {limit} pair seeds")
+    return {_owner(key): _unb64(seed) for key, seed in value.items()}
 
 
 def _shares(value: Any, limit: int) -> dict[int, int]:
@@ -117,8 +143,7 @@ def _shares(value: Any, limit: int) -> dict[int, int]:
         raise MalformedMessageError(f"expected at most {limit} shares")
     out = {}
     for key, share in value.items():
-        if not (isinstance(key, str) and key.isdigit() and len(key) <= 10):
-            raise MalformedMessageError("share owners are decimal client ids")
+        _owner(key)
         if not isinstance(share, str) or not share.startswith("0x") or len(share) > 70:
             raise MalformedMessageError("shares are 0x-prefixed hex field elements")
         try:
@@ -129,16 +154,29 @@ def _shares(value: Any, limit: int) -> dict[int, int]:
 
 
 def unmask_from_json(value: Any, *, limit: int) -> UnmaskShares:
-    v = _obj(value, {"sender", "self_mask_shares", "mask_key_shares"})
+    v = _obj(value, {"sender", "self_mask_shares", "mask_key_shares", "pair_seeds"})
     return UnmaskShares(_int(v["sender"]), self_mask_shares=_shares(v["self_mask_shares"], limit),
-                        mask_key_shares=_shares(v["mask_key_shares"], limit))
+                        mask_key_shares=_shares(v["mask_key_shares"], limit),
+                        pair_seeds=_seeds(v["pair_seeds"], limit))
+
+
+def accused_to_json(accused: Sequence[int]) -> dict[str, Any]:
+    """What travels with a masked input besides its words: whom the sender accuses."""
+    return {"accused": list(accused)}
+
+
+def accused_from_json(value: Any, *, limit: int) -> tuple[int, ...]:
+    v = _obj(value, {"accused"})
+    if not isinstance(v["accused"], list) or len(v["accused"]) > limit:
+        raise MalformedMessageError(f"expected at most {limit} accused clients")
+    return tuple(_int(i) for i in v["accused"])
 
 
 def masked_input_from_bytes(sender: int, data: bytes, *, dimension: int,
-                            dtype: np.dtype) -> MaskedInput:
+                            dtype: np.dtype, accused: Sequence[int] = ()) -> MaskedInput:
     """Raw little-endian words; the length must be exactly ``dimension`` words."""
     if len(data) != dimension * dtype.itemsize:
         raise MalformedMessageError(
             f"a masked input is exactly {dimension * dtype.itemsize} bytes, got {len(data)}")
     words = np.frombuffer(data, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
-    return MaskedInput(sender, words)
+    return MaskedInput(sender, words, accused=tuple(accused))

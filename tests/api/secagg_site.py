@@ -49,15 +49,17 @@ class SecAggSite:
         self.post("share-keys", wire.envelopes_to_json(self.machine.share_keys(adverts)))
 
     def mask(self, x: np.ndarray) -> None:
-        envelopes = wire.envelopes_from_json(self.relay("share-keys"), limit=100)
+        envelopes = wire.envelopes_from_json(self.relay("share-keys"), limit=100,
+                                             threshold=self.machine.context.params.threshold)
         masked = self.machine.mask_update(envelopes, x)
+        self.accused = list(masked.accused)
         self.masked_bytes = masked.vector.astype("<u4").tobytes()
         self.resend_masked()
 
     def resend_masked(self) -> bool:
         """PUT the masked input (again); returns whether the server stored it anew."""
         response = self.api.put(self.url("secagg/masked-input"), content=self.masked_bytes,
-                                headers=self.headers)
+                                params={"accused": self.accused}, headers=self.headers)
         assert response.status_code == 202, response.text
         return bool(response.json()["stored"])
 

@@ -80,7 +80,8 @@ CASES: dict[str, tuple[Callable, int, str]] = {
     "unmask before its stage": (
         lambda sc: sc["api"].post(sc["sites"][1].url("secagg/unmask"),
                                   json={"sender": sc["sites"][1].id, "self_mask_shares": {},
-                                        "mask_key_shares": {}}, headers=sc["sites"][1].headers),
+                                        "mask_key_shares": {}, "pair_seeds": {}},
+                                  headers=sc["sites"][1].headers),
         409, "wrong-stage"),
     "another round's id": (
         lambda sc: _put(sc, sc["sites"][1], _valid(sc["sites"][1]), round_id=str(uuid.uuid4())),

@@ -95,7 +95,7 @@ def test_out_of_stage_message_is_a_409(api, secagg_round) -> None:
     *_, clients = secagg_round
     response = api.post(clients[0].url("secagg/unmask"),
                         json={"sender": clients[0].id, "self_mask_shares": {},
-                              "mask_key_shares": {}}, headers=clients[0].headers)
+                              "mask_key_shares": {}, "pair_seeds": {}}, headers=clients[0].headers)
     assert response.status_code == 409
     assert response.json()["type"] == "urn:blindsum:problem:wrong-stage"
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from blindsum.crypto.hazmat import kex, shamir
+from blindsum.crypto.hazmat import feldman, kex, shamir
 from blindsum.crypto.hazmat.csprng import Csprng
 from blindsum.crypto.hazmat.fixedpoint import FixedPointCodec, clip_to_norm
 from blindsum.crypto.hazmat.prg import PrgAlgorithm, mask_from_seed
@@ -145,26 +145,33 @@ def envelope_invalid_vectors() -> list[Vector]:
             for name, k, s, a in cases]
 
 
-def shamir_vectors() -> list[Vector]:
-    """Shares ``f(x)`` over GF(2^256 + 297) with given coefficients, and their 33-byte encodings.
+def _scalar(label: str) -> bytes:
+    """A field element from a label (SHA-256, reduced below the group order)."""
+    return (int.from_bytes(_h(label), "big") % shamir.PRIME).to_bytes(32, "big")
 
-    The last two cases are chosen by hand: shares at and above 2^256 (the 33rd
-    byte), a share equal to 0 (f(298) = p), and the extreme points x = 2^256 and p - 1.
+
+def shamir_vectors() -> list[Vector]:
+    """Shares ``f(x)`` over GF(l), l the Ed25519 group order, with given coefficients, and
+    their 32-byte encodings.
+
+    The last cases are chosen by hand: the largest secret (l - 1), a share equal to 0
+    (f(1) = l - 1 + 1), and the extreme points x = 2^252 and l - 1.
     """
     p = shamir.PRIME
+    top = (p - 1).to_bytes(32, "big")
     cases: list[tuple[str, int, list[int], bytes, list[int] | None]] = [
         ("t1-zero-secret", 1, [1], bytes(32), None),
-        ("t2-all-ones-secret", 2, [1, 2, 3], b"\xff" * 32, None),
-        ("t3-sparse-points", 3, [5, 9, 11, 40, 41], _h("shamir|2"), None),
-        ("t8-of-14", 8, list(range(1, 15)), _h("shamir|3"), None),
-        ("t2-large-point", 2, [2**32 - 1, 17], _h("shamir|4"), None),
-        ("t2-shares-wrap-past-2^256", 2, [1, 2, 298, 299], b"\xff" * 32, [1]),
-        ("t3-extreme-points", 3, [1, 2**256, p - 1], _h("shamir|6"), [p - 1, 2**255]),
+        ("t2-largest-secret", 2, [1, 2, 3], top, None),
+        ("t3-sparse-points", 3, [5, 9, 11, 40, 41], _scalar("shamir|2"), None),
+        ("t8-of-14", 8, list(range(1, 15)), _scalar("shamir|3"), None),
+        ("t2-large-point", 2, [2**32 - 1, 17], _scalar("shamir|4"), None),
+        ("t2-a-share-of-zero", 2, [1, 2, 298, 299], top, [1]),
+        ("t3-extreme-points", 3, [1, 2**252, p - 1], _scalar("shamir|6"), [p - 1, 2**251]),
     ]
     out = []
     for i, (name, t, xs, secret, fixed) in enumerate(cases):
         coefficients = fixed if fixed is not None else [
-            int.from_bytes(_h(f"shamir|c|{i}|{j}") + b"\x00", "big") % p for j in range(t - 1)]
+            int.from_bytes(_h(f"shamir|c|{i}|{j}"), "big") % p for j in range(t - 1)]
         shares = shamir.split_with_coefficients(secret, coefficients, xs)
         out.append({
             "name": name, "secret": secret.hex(), "threshold": t,
@@ -172,6 +179,24 @@ def shamir_vectors() -> list[Vector]:
             "shares": {str(x): hex(y) for x, y in shares.items()},
             "encoded_shares": {str(x): shamir.encode_share(y).hex() for x, y in shares.items()},
         })
+    return out
+
+
+def feldman_vectors() -> list[Vector]:
+    """Feldman commitments ``a_j * B`` on Ed25519 to fixed polynomials, and the shares they
+    accept; the coefficient 1 gives the base point itself (RFC 8032's encoding of B)."""
+    p = shamir.PRIME
+    cases = [("t1-one", [1], [1]), ("t2", [7, 11], [1, 2, 3]),
+             ("t4-from-labels", [int.from_bytes(_h(f"feldman|{j}"), "big") % p or 1
+                                 for j in range(4)], [3, 5, 8, 13, 2**32 - 1]),
+             ("t3-largest-coefficients", [p - 1, p - 2, 2**251], [1, 2, p - 1])]
+    out = []
+    for name, coefficients, xs in cases:
+        secret = coefficients[0].to_bytes(32, "big")
+        shares = shamir.split_with_coefficients(secret, coefficients[1:], xs)
+        out.append({"name": name, "coefficients": [hex(c) for c in coefficients],
+                    "commitments": [c.hex() for c in feldman.commit(coefficients)],
+                    "shares": {str(x): hex(y) for x, y in shares.items()}})
     return out
 
 
@@ -219,6 +244,7 @@ GENERATORS: dict[str, Callable[[], list[Vector]]] = {
     "kex/envelope.json": envelope_vectors,
     "kex/envelope_invalid.json": envelope_invalid_vectors,
     "shamir/split.json": shamir_vectors,
+    "shamir/feldman.json": feldman_vectors,
     "fixedpoint/quantize.json": fixedpoint_vectors,
 }
 """Vector file (relative to ``tests/vectors``) -> the function that computes its vectors."""

@@ -8,7 +8,11 @@ Run once whenever ``generate_vectors.py`` changes the files, before committing t
 * X25519 is computed twice, by pycryptodome and by the RFC 7748 ladder in pure
   Python (itself checked against the RFC's own test vectors first);
 * Shamir and fixed point are plain integer and float arithmetic; the field
-  prime is checked with sympy (Miller-Rabin if sympy is missing).
+  prime (the Ed25519 group order) is checked with sympy (Miller-Rabin if sympy is
+  missing);
+* Feldman commitments are recomputed with textbook Edwards-curve arithmetic
+  (RFC 8032 sec. 5.1, extended coordinates) in pure Python, itself checked
+  against the RFC's encoding of the base point first.
 """
 
 from __future__ import annotations
@@ -30,11 +34,14 @@ from Crypto.Protocol.KDF import HKDF
 
 HERE = Path(__file__).resolve().parent
 P25519 = 2**255 - 19
-SHAMIR_PRIME = 2**256 + 297
+SHAMIR_PRIME = 2**252 + 27742317777372353535851937790883648493
 PRG_IV_LABEL = b"blindsum/v1|prg|"
 HKDF_PROTOCOL = b"blindsum/v1"
 GCM_NONCE, GCM_TAG = 12, 16
-SHARE_BYTES = 33
+SHARE_BYTES = 32
+# RFC 8032 sec. 5.1: edwards25519, its base point B and B's encoding.
+ED_D = -121665 * pow(121666, P25519 - 2, P25519) % P25519
+ED_BASE_ENCODED = "5866666666666666666666666666666666666666666666666666666666666666"
 
 # RFC 7748 section 5.2 (scalar, u, output) and section 6.1 (a, A, b, B, K).
 RFC7748_5_2 = (
@@ -137,8 +144,66 @@ def _miller_rabin(n: int) -> bool:
     return True
 
 
+def _ed_add(a: tuple[int, int, int, int], b: tuple[int, int, int, int]
+            ) -> tuple[int, int, int, int]:
+    p = P25519
+    x1, y1, z1, t1 = a
+    x2, y2, z2, t2 = b
+    aa, bb = (y1 - x1) * (y2 - x2) % p, (y1 + x1) * (y2 + x2) % p
+    cc, dd = t1 * 2 * ED_D * t2 % p, z1 * 2 * z2 % p
+    e, f, g, h = bb - aa, dd - cc, dd + cc, bb + aa
+    return e * f % p, g * h % p, f * g % p, e * h % p
+
+
+def _ed_mult(k: int, point: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    acc = (0, 1, 1, 0)
+    while k:
+        if k & 1:
+            acc = _ed_add(acc, point)
+        point, k = _ed_add(point, point), k >> 1
+    return acc
+
+
+def _ed_encode(point: tuple[int, int, int, int]) -> str:
+    x, y, z, _ = point
+    zi = pow(z, P25519 - 2, P25519)
+    x, y = x * zi % P25519, y * zi % P25519
+    return (y | (x & 1) << 255).to_bytes(32, "little").hex()
+
+
+def _ed_base() -> tuple[int, int, int, int]:
+    p = P25519
+    y = 4 * pow(5, p - 2, p) % p
+    xx = (y * y - 1) * pow(ED_D * y * y + 1, p - 2, p) % p
+    x = pow(xx, (p + 3) // 8, p)
+    if (x * x - xx) % p:
+        x = x * pow(2, (p - 1) // 4, p) % p
+    if x & 1:
+        x = p - x
+    return x, y, 1, x * y % p
+
+
+def self_test_ed25519() -> None:
+    base = _ed_base()
+    assert _ed_encode(base) == ED_BASE_ENCODED
+    assert _ed_encode(_ed_mult(SHAMIR_PRIME, base)) == _ed_encode((0, 1, 1, 0))
+
+
+def check_feldman(v: dict[str, Any]) -> None:
+    p, base = SHAMIR_PRIME, _ed_base()
+    coefficients = [int(c, 16) for c in v["coefficients"]]
+    assert [_ed_encode(_ed_mult(c, base)) for c in coefficients] == v["commitments"]
+    for x, y in ((int(x), int(y, 16)) for x, y in v["shares"].items()):
+        assert y == sum(c * pow(x, j, p) for j, c in enumerate(coefficients)) % p
+        # the check a holder makes: y * B == sum_j x^j * C_j
+        acc = (0, 1, 1, 0)
+        for j, c in enumerate(coefficients):
+            acc = _ed_add(acc, _ed_mult(pow(x, j, p), _ed_mult(c, base)))
+        assert _ed_encode(acc) == _ed_encode(_ed_mult(y, base))
+
+
 def self_test_shamir_prime() -> str:
-    """p = 2^256 + 297 is prime and is the smallest prime above 2^256."""
+    """l = 2^252 + 27742317777372353535851937790883648493 (RFC 8032) is prime."""
     try:
         import sympy
     except ImportError:
@@ -147,10 +212,8 @@ def self_test_shamir_prime() -> str:
     else:
         is_prime = sympy.isprime
         how = "sympy.isprime"
-        assert sympy.nextprime(2**256) == SHAMIR_PRIME
     assert _miller_rabin(SHAMIR_PRIME)
     assert is_prime(SHAMIR_PRIME)
-    assert not any(is_prime(n) for n in range(2**256 + 1, SHAMIR_PRIME, 2))
     return how
 
 
@@ -300,6 +363,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "kex/envelope.json": check_envelope,
     "kex/envelope_invalid.json": check_envelope_invalid,
     "shamir/split.json": check_shamir,
+    "shamir/feldman.json": check_feldman,
     "fixedpoint/quantize.json": check_fixedpoint,
 }
 
@@ -320,6 +384,7 @@ def verify_all() -> int:
     """Self-test the references, then check every vector file; return how many vectors."""
     self_test_x25519()
     self_test_shamir_prime()
+    self_test_ed25519()
     on_disk = {str(p.relative_to(HERE)) for p in HERE.glob("*/*.json")}
     assert on_disk == set(CHECKS), f"vector files without a check: {on_disk ^ set(CHECKS)}"
     return sum(verify_file(name) for name in CHECKS)
@@ -328,7 +393,9 @@ def verify_all() -> int:
 def main() -> int:
     self_test_x25519()
     print("X25519: RFC 7748 5.2 and 6.1 reproduced; ladder and pycryptodome agree")
-    print(f"Shamir prime 2^256 + 297: prime, smallest above 2^256 ({self_test_shamir_prime()})")
+    print(f"Shamir prime (the Ed25519 group order): prime ({self_test_shamir_prime()})")
+    self_test_ed25519()
+    print("Ed25519: RFC 8032 base point encoding reproduced; l * B is the identity")
     for name in CHECKS:
         print(f"{name}: {verify_file(name)} vectors agree")
     print(f"all {verify_all()} vectors agree with the independent implementation")

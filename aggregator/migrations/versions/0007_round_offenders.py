@@ -1,0 +1,25 @@
+"""Clients a round excluded for misbehaving, with the reason (null: none).
+
+Revision ID: 0007
+Revises: 0006
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("rounds") as batch:
+        batch.add_column(sa.Column("offenders", sa.JSON, nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("rounds") as batch:
+        batch.drop_column("offenders")

@@ -1,0 +1,129 @@
+"""Removing every mask from a round's running sum, from what the survivors revealed.
+
+For each survivor ``u`` the server rebuilds its self-mask secret from t shares and
+checks it against ``u``'s Feldman commitment (one scalar multiplication). Only if
+that fails does it check each share on its own, drop the ones that do not lie on
+the committed polynomial and name their holders as offenders, then rebuild from
+the rest. For each dropped client ``v`` it removes the pair masks that surviving
+neighbours added for ``v``: from ``v``'s rebuilt mask key when t shares of it
+arrive and the key matches ``v``'s advert, and otherwise from the pair seeds the
+survivors revealed (needed when a hostile ``v`` dealt shares that rebuild to
+another key than the one it advertised).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+import numpy as np
+
+from blindsum.crypto.hazmat import feldman, kex, shamir
+from blindsum.crypto.hazmat.prg import MaskExpander
+from blindsum.crypto.secagg.context import RoundContext
+from blindsum.crypto.secagg.keys import mask_private_key, self_mask_seed
+from blindsum.crypto.secagg.messages import KeyAdvert, SurvivorSet, UnmaskShares
+from blindsum.crypto.secagg.stages import PAIR_MASK_DOMAIN, PAIR_MASK_PURPOSE, SELF_MASK_DOMAIN
+from blindsum.errors import InvalidShareError, ProtocolError, ThresholdNotMetError
+
+__all__ = ["Unmasker", "check_revealed_shares"]
+
+_BAD_SHARE = "revealed a share that does not lie on its dealer's committed polynomial"
+
+
+def check_revealed_shares(survivor_set: SurvivorSet, shares: UnmaskShares,
+                          held: Collection[int]) -> None:
+    """Refuse shares other than the ones the sender may reveal: for each neighbour whose
+    envelope it used (``held``), the self-mask share if the neighbour survived, and the
+    mask-key share and pair seed if it dropped."""
+    survivors, dropped, held = set(survivor_set.survivors), set(survivor_set.dropped), set(held)
+    if set(shares.self_mask_shares) != held & survivors:
+        raise ProtocolError("self-mask shares must cover exactly the surviving neighbours")
+    if set(shares.mask_key_shares) != held & dropped or set(shares.pair_seeds) != held & dropped:
+        raise ProtocolError("mask-key shares and pair seeds must cover exactly the dropped "
+                            "neighbours")
+
+
+class Unmasker:
+    """Rebuilds the secrets a round needs and removes the masks they stand for.
+
+    Args:
+        context: the round's public context.
+        adverts: every advertised key, by client.
+        survivor_set: the certified survivor set.
+        holders: for each survivor, the neighbours whose envelopes it used (and masked with).
+        commitments: for each dealer, its (self-mask, mask-key) Feldman commitments.
+    """
+
+    def __init__(self, context: RoundContext, adverts: Mapping[int, KeyAdvert],
+                 survivor_set: SurvivorSet, holders: Mapping[int, set[int]],
+                 commitments: Mapping[int, tuple[tuple[bytes, ...], tuple[bytes, ...]]]) -> None:
+        self.context = context
+        self._adverts = adverts
+        self._survivors = survivor_set.survivors
+        self._dropped = survivor_set.dropped
+        self._holders = holders
+        self._commitments = commitments
+        self.offenders: dict[int, str] = {}
+
+    def remove_masks(self, total: np.ndarray, revealed: Mapping[int, UnmaskShares]) -> None:
+        """Subtract every self mask and every pair mask left with a dropped client, in place."""
+        expander = MaskExpander(total.size, dtype=total.dtype, algorithm=self.context.params.prg)
+        for u in self._survivors:
+            shares = {h: m.self_mask_shares[u] for h, m in revealed.items()
+                      if u in m.self_mask_shares}
+            secret = self._recover(u, shares, self._commitments[u][0], "self-mask seed")
+            expander.subtract(total, self_mask_seed(secret), domain=SELF_MASK_DOMAIN)
+        for v in self._dropped:
+            added = [w for w in self._survivors if v in self._holders[w]]
+            if added:
+                for w, seed in self._pair_seeds(v, added, revealed).items():
+                    # w added +PRG(s_wv) if w < v, else -PRG(s_wv); undo it.
+                    (expander.subtract if w < v else expander.add)(total, seed,
+                                                                   domain=PAIR_MASK_DOMAIN)
+
+    def _pair_seeds(self, v: int, added: list[int],
+                    revealed: Mapping[int, UnmaskShares]) -> dict[int, bytes]:
+        """The seeds of the masks survivors ``added`` for dropped ``v``: derived from ``v``'s
+        rebuilt key when possible, else as the survivors revealed them."""
+        shares = {h: m.mask_key_shares[v] for h, m in revealed.items() if v in m.mask_key_shares}
+        try:
+            key = mask_private_key(self._recover(v, shares, self._commitments[v][1], "mask key"))
+            if kex.public_bytes(key) != self._adverts[v].mask_public_key:
+                raise InvalidShareError("rebuilt mask key differs from the advertised one")
+        except (InvalidShareError, ThresholdNotMetError):
+            missing = [w for w in added if w not in revealed or v not in revealed[w].pair_seeds]
+            if missing:
+                raise ThresholdNotMetError(
+                    f"client {v}'s mask key cannot be rebuilt and {len(missing)} survivors "
+                    "that masked with it did not reveal their pair seeds") from None
+            return {w: revealed[w].pair_seeds[v] for w in added}
+        digest = self.context.digest
+        return {w: kex.derive_pair_key(key, self._adverts[w].mask_public_key,
+                                       purpose=PAIR_MASK_PURPOSE, context=digest,
+                                       first=min(v, w), second=max(v, w)) for w in added}
+
+    def _recover(self, owner: int, shares: dict[int, int], points: tuple[bytes, ...],
+                 what: str) -> bytes:
+        """The committed secret from ``shares``; shares off the polynomial are dropped and
+        their holders named."""
+        t = self.context.params.threshold
+        if len(shares) >= t:
+            secret = shamir.combine(dict(sorted(shares.items())[:t]), threshold=t)
+            try:
+                feldman.verify_secret(points, int.from_bytes(secret, "big"))
+                return secret
+            except InvalidShareError:
+                pass
+            for holder, value in list(shares.items()):
+                try:
+                    feldman.verify_share(points, holder, value)
+                except InvalidShareError:
+                    self.offenders[holder] = _BAD_SHARE
+                    del shares[holder]
+        if len(shares) < t:
+            raise ThresholdNotMetError(
+                f"only {len(shares)} valid shares of client {owner}'s {what} arrived; the "
+                f"threshold is {t}")
+        secret = shamir.combine(dict(sorted(shares.items())[:t]), threshold=t)
+        feldman.verify_secret(points, int.from_bytes(secret, "big"))
+        return secret
