@@ -147,18 +147,25 @@ def _precheck(session: Session, round_row: RoundRow, client: ClientRow, stage: s
     elif stage == UNMASK:
         shares = wire.unmask_from_json(payload, limit=k)
         _check_sender(shares.sender, client)
-        survivors = wire.survivors_from_json(_relay(session, round_row.id, MASKED, _BROADCAST))
-        check_revealed_shares(survivors, shares, _used_envelopes(session, round_row, client.id))
+        try:
+            survivors = wire.survivors_from_json(
+                _relay(session, round_row.id, MASKED, _BROADCAST))
+        except NotFoundError:
+            raise RoundStateError(f"the round is in stage {round_row.stage!r}, not "
+                                  f"{UNMASK!r}") from None
+        check_revealed_shares(survivors, shares, *_envelopes_of(session, round_row, client.id))
 
 
-def _used_envelopes(session: Session, round_row: RoundRow, client_id: int) -> set[int]:
-    """Whose envelopes a client used: those relayed to it, less the senders it accused."""
+def _envelopes_of(session: Session, round_row: RoundRow, client_id: int
+                  ) -> tuple[set[int], set[int]]:
+    """Whose shares a client holds (envelopes relayed to it, less the senders it accused),
+    and whom it masked with (every sender of an envelope relayed to it)."""
     relayed = {e["sender"] for e in _relay(session, round_row.id, SHARE, client_id)}
     masked = session.scalar(select(MessageRow.body).where(
         MessageRow.round_id == round_row.id, MessageRow.stage == MASKED,
         MessageRow.sender == client_id))
     accused = set(_accused(masked, context_of(round_row))) if masked else set()
-    return relayed - accused
+    return relayed - accused, relayed
 
 
 def _check_sender(sender: int, client: ClientRow) -> None:

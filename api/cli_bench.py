@@ -253,4 +253,12 @@ def _bench_table(report: dict[str, Any]) -> Table:
         if "ratios" in report:
             cells.append(f"{report['ratios'][ratio_key]:.3f}x" if ratio_key else "")
         table.add_row(label, *cells)
+    notes = report["blindsum"].get("notes") or {}
+    extra = [("client time, every stage s", "client_seconds_all_stages", "{:.4f}"),
+             ("protocol JSON bytes per client", "protocol_json_bytes_per_client", "{:,}"),
+             ("round trips", "round_trips", "{}")]
+    for label, key, fmt in extra:
+        if key in notes:
+            padding = [""] * (len(sides) - 1 + ("ratios" in report))
+            table.add_row(label, fmt.format(notes[key]), *padding)
     return table

@@ -6,7 +6,9 @@ Reported per side, as medians over ``repeats`` rounds:
 
 * client time: encode (clip + stochastic rounding) plus all masks, per client;
 * server unmask: Shamir reconstruction + mask regeneration + removal;
-* upload bytes of one masked input, over the raw float32 update (4d bytes);
+* upload bytes of one masked input, over the raw float32 update (4d bytes), and
+  (blindsum) the JSON protocol messages per client and the client's time over
+  every stage (key generation, Feldman commitments and checks included);
 * max abs error of the decoded sum against the plain float64 sum;
 * exactness: the unmasked integer sum equals the sum of the encoded inputs.
 """
@@ -94,6 +96,9 @@ def _blindsum_round(
     decoded = codec.dequantize_sum(sim.result.total, len(contributors))
     return {
         "client": statistics.median(encode_s[u] + sim.client_mask_seconds[u] for u in contributors),
+        "client_all_stages": statistics.median(encode_s[u] + sim.client_total_seconds[u]
+                                               for u in contributors),
+        "metadata_bytes": statistics.median(sim.message_bytes[u] for u in contributors),
         "unmask": sim.server_unmask_seconds,
         "sum": sim.server_sum_seconds,
         "upload": sim.upload_bytes[contributors[0]],
@@ -128,11 +133,16 @@ def _summarise(name: str, runs: list[dict[str, Any]], dim: int) -> SideReport:
 
     exact = None if runs[0]["exact"] is None else all(r["exact"] for r in runs)
     upload = int(med("upload"))
+    notes: dict[str, str | int | float] = {}
+    if "metadata_bytes" in runs[0]:
+        notes = {"client_seconds_all_stages": med("client_all_stages"),
+                 "protocol_json_bytes_per_client": int(med("metadata_bytes")),
+                 "round_trips": 5}
     return SideReport(
         name=name, client_seconds=med("client"), server_unmask_seconds=med("unmask"),
         server_sum_seconds=med("sum"), upload_bytes=upload,
         upload_over_float32=upload / (4 * dim), max_abs_error=max(r["error"] for r in runs),
-        exact=exact, rounds=len(runs),
+        exact=exact, rounds=len(runs), notes=notes,
     )
 
 

@@ -63,7 +63,7 @@ class Collected:
     """Everything the server saw, plus what its colluders told it."""
 
     adverts: dict[int, KeyAdvert] = field(default_factory=dict)
-    held: dict[int, set[int]] = field(default_factory=dict)
+    held: dict[int, set[int]] = field(default_factory=dict)  # whom each input is masked with
     masked: dict[int, np.ndarray] = field(default_factory=dict)
     unmask: list[UnmaskShares] = field(default_factory=list)
     refused: dict[int, str] = field(default_factory=dict)
@@ -110,7 +110,7 @@ class LyingServer:
             masked = self._try(u, cl.mask_encoded, given, inputs[u])
             if masked is not None:
                 out.masked[u] = masked.vector.copy()
-                out.held[u] = set(cl._held)
+                out.held[u] = set(cl._masked_with)
                 if u in plan.colluders:
                     out.colluder_shares[u] = {v: (p.self_mask_share, p.mask_key_share)
                                               for v, p in cl._held.items()}

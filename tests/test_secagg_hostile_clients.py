@@ -186,6 +186,44 @@ def test_garbage_envelopes_exclude_their_sender_and_the_round_finishes(stepwise_
     assert hostile in r.server.offenders
 
 
+def test_one_hostile_accuser_excludes_nobody_and_the_sum_stays_exact(stepwise_round,
+                                                                     modular_sum) -> None:
+    """A client that accuses every neighbour it can (all but t) only costs each of them one
+    share holder; an accuser that names more is itself refused and named."""
+    r = stepwise_round(n=10)
+    inbox = r.share()
+    accuser, t = 4, r.ctx.params.threshold
+    masked = [cl.mask_encoded(inbox[u], r.inputs[u]) for u, cl in r.clients.items()]
+    lying = next(m for m in masked if m.sender == accuser)
+    too_many = dataclasses.replace(lying, accused=tuple(sorted(inbox_senders(inbox, accuser))))
+    with pytest.raises(ProtocolError, match="accuses this many"):
+        r.server.check_accusations(accuser, too_many.accused)
+    most = tuple(sorted(inbox_senders(inbox, accuser))[: len(inbox[accuser]) - t])
+    masked = [dataclasses.replace(m, accused=most) if m.sender == accuser else m for m in masked]
+    for m in masked:
+        r.server.note_accusations(m.sender, m.accused)
+    for m in masked:
+        r.server.receive_masked_input(m)
+    survivor_set = r.server.close_masked_input()
+    assert survivor_set.survivors == r.ctx.participants
+    for u in survivor_set.survivors:
+        r.server.receive_consistency(r.clients[u].consistency_check(survivor_set))
+    sigs = r.server.close_consistency()
+    for u in survivor_set.survivors:
+        revealed = r.clients[u].unmask(sigs)
+        if u == accuser:  # it claimed to hold none of the accused's shares
+            revealed = dataclasses.replace(revealed, self_mask_shares={
+                v: y for v, y in revealed.self_mask_shares.items() if v not in most})
+        r.server.receive_unmask(revealed)
+    result = r.server.finalize()
+    np.testing.assert_array_equal(result.total, modular_sum(r.inputs, r.ctx.participants))
+    assert r.server.offenders == {}
+
+
+def inbox_senders(inbox, u: int) -> list[int]:
+    return [e.sender for e in inbox[u]]
+
+
 def test_server_aborts_when_survivors_disconnect_the_graph(stepwise_round) -> None:
     params = SecAggParams(num_clients=12, neighbours=4, threshold=3, min_survivors=3)
     r = stepwise_round(n=12, params=params)
@@ -219,3 +257,45 @@ def test_reprs_carry_no_secrets(stepwise_round) -> None:
     assert str(value) not in repr(revealed)
     masked = MaskedInput(1, np.arange(16, dtype=np.uint32) + 123456)
     assert "123456" not in repr(masked)
+
+
+def test_a_dealer_cannot_frame_an_honest_holder(stepwise_round, monkeypatch,
+                                                modular_sum) -> None:
+    """A dealer hands one holder a mask-key share off its committed polynomial, then drops:
+    the holder caught it on receipt and never reveals it, so it is not the one named."""
+    r = stepwise_round(n=8)
+    adverts = r.advertise()
+    dealer = 2
+    holder = sorted(r.ctx.graph[dealer])[0]
+    honest_split = shamir.split_verifiable
+    calls = []
+
+    def lying_split(secret, *, threshold, xs):  # type: ignore[no-untyped-def]
+        shares, points = honest_split(secret, threshold=threshold, xs=xs)
+        calls.append(1)
+        if len(calls) == 2:  # the dealer's mask-key polynomial
+            shares[holder] = (shares[holder] + 1) % shamir.PRIME
+        return shares, points
+
+    for u, cl in r.clients.items():
+        monkeypatch.setattr(shamir, "split_verifiable", lying_split if u == dealer
+                            else honest_split)
+        r.server.receive_shares(u, cl.share_keys(adverts[u]))
+    monkeypatch.setattr(shamir, "split_verifiable", honest_split)
+    inbox = r.server.close_share_keys()
+    masked = [cl.mask_encoded(inbox[u], r.inputs[u]) for u, cl in r.clients.items()
+              if u != dealer]  # the dealer drops before its masked input
+    assert next(m for m in masked if m.sender == holder).accused == (dealer,)
+    for m in masked:
+        r.server.note_accusations(m.sender, m.accused)
+    for m in masked:
+        r.server.receive_masked_input(m)
+    survivor_set = r.server.close_masked_input()
+    for u in survivor_set.survivors:
+        r.server.receive_consistency(r.clients[u].consistency_check(survivor_set))
+    sigs = r.server.close_consistency()
+    for u in survivor_set.survivors:
+        r.server.receive_unmask(r.clients[u].unmask(sigs))
+    result = r.server.finalize()
+    np.testing.assert_array_equal(result.total, modular_sum(r.inputs, survivor_set.survivors))
+    assert holder not in r.server.offenders

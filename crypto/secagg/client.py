@@ -15,9 +15,10 @@ about who dropped out (the argument is in :mod:`blindsum.crypto.secagg.params`):
 * for each neighbour it reveals *either* the share of the neighbour's self-mask
   seed (neighbour survived) *or* the share of its mask key (neighbour dropped),
   decided once, from the one survivor set it signed;
-* a neighbour's envelope that fails its signature, does not open or does not match
-  its signed commitments is not used (no pair mask with that neighbour) and the
-  neighbour is accused, so the server excludes it instead of the round failing;
+* a neighbour's envelope that does not open, or whose shares lie off the sender's
+  commitments, gives it no shares of that neighbour (it still masks with it, as
+  with every neighbour whose envelope arrived) and the neighbour is accused: the
+  server counts who holds usable shares of whom, instead of the round failing;
 * it reveals only when a quorum ``q`` of participants with ``2q > n + c`` signed
   that same set, so no second set can ever be certified, and only when both the
   survivors and the signers stay connected however the ``c`` tolerated colluders
@@ -120,6 +121,7 @@ class SecAggClient:
         self._adverts: dict[int, KeyAdvert] = {}
         self._held: dict[int, SharePair] = {}
         self._accused: set[int] = set()
+        self._masked_with: set[int] = set()
         self._survivor_set: SurvivorSet | None = None
 
     @property
@@ -168,6 +170,7 @@ class SecAggClient:
             if encoded.dtype != codec.dtype or encoded.shape != (dim,):
                 raise ValueError(f"encoded update must be {codec.dtype} of length {dim}")
             self._held, self._accused = self._open_envelopes(envelopes)
+            self._masked_with = set(self._held) | self._accused
             self._require(len(self._held), "neighbours sent valid key shares")
             return MaskedInput(self.client_id, self._masked(encoded),
                                accused=tuple(sorted(self._accused)))
@@ -209,7 +212,8 @@ class SecAggClient:
                 self.client_id,
                 self_mask_shares={v: p.self_mask_share for v, p in held if v in survivors},
                 mask_key_shares={v: p.mask_key_share for v, p in held if v not in survivors},
-                pair_seeds={v: self._pair_seed(v) for v, _ in held if v not in survivors},
+                pair_seeds={v: self._pair_seed(v) for v in self._masked_with
+                            if v not in survivors},
             )
             self._forget_secrets()
             return revealed
@@ -279,7 +283,8 @@ class SecAggClient:
 
     def _opened(self, env: ShareEnvelope) -> SharePair:
         """The envelope's shares, if it opens and both shares lie on the polynomials its
-        sender committed to; raises otherwise."""
+        sender committed to; raises otherwise. (Checking both here is what lets the server
+        blame the holder, never the dealer, for a revealed share off its polynomial.)"""
         u = self.client_id
         if len(env.self_mask_commitments) != self.context.params.threshold:
             raise MalformedMessageError("commitments to a polynomial of the wrong degree")
@@ -301,13 +306,14 @@ class SecAggClient:
             context=self.context.digest, first=min(u, v), second=max(u, v))
 
     def _masked(self, encoded: np.ndarray) -> np.ndarray:
-        """``y = x + PRG(b_u) + sum_{v in held} sign(u, v) PRG(s_uv)`` mod 2^bits."""
+        """``y = x + PRG(b_u) + sum_v sign(u, v) PRG(s_uv)`` mod 2^bits, over every neighbour
+        whose envelope arrived (usable or not)."""
         assert self._self_seed is not None
         u = self.client_id
         acc = np.array(encoded, dtype=self.context.codec.dtype, copy=True)
         expander = MaskExpander(acc.size, dtype=acc.dtype, algorithm=self.context.params.prg)
         expander.add(acc, self._self_seed, domain=SELF_MASK_DOMAIN)
-        for v in sorted(self._held):
+        for v in sorted(self._masked_with):
             seed = self._pair_seed(v)
             if u < v:
                 expander.add(acc, seed, domain=PAIR_MASK_DOMAIN)
@@ -323,11 +329,8 @@ class SecAggClient:
             raise ProtocolError("the server's survivor and dropped lists overlap or are unknown")
         if self.client_id not in survivors:
             raise ProtocolError("the server's survivor list omits this client")
-        if (survivors | dropped) & self._neighbours != set(self._held) | self._accused:
-            raise ProtocolError("the server's lists contradict the key shares this client holds")
-        if self._accused & survivors:
-            raise ProtocolError("the server counts as a survivor a neighbour this client accused "
-                                "(it holds no usable shares of it and did not mask with it)")
+        if (survivors | dropped) & self._neighbours != self._masked_with:
+            raise ProtocolError("the server's lists contradict the envelopes this client got")
         if len(survivors) < self.context.params.min_survivors:
             raise ThresholdNotMetError(
                 f"only {len(survivors)} survivors; at least "
@@ -346,3 +349,4 @@ class SecAggClient:
         self._mask_secret = self._self_secret = self._self_seed = None
         self._held = {}
         self._accused = set()
+        self._masked_with = set()

@@ -9,11 +9,15 @@ relay to each client; if too few clients remain they abort the round with
 :class:`~blindsum.errors.ThresholdNotMetError` and say why.
 
 Hostile clients are identified and excluded rather than allowed to stop the
-round: a client whose envelopes its neighbours accuse (they failed to open, or
-their shares lie off the sender's committed polynomials) is left out of the
-survivor set, and a share revealed at unmask that lies off its dealer's
-committed polynomial is dropped and its holder named;
-:attr:`SecAggServer.offenders` names both, and their later messages are refused.
+round. Clients accuse neighbours whose envelopes failed (did not open, or hold
+shares off the sender's committed polynomials): a client that fewer than t
+neighbours can hold usable shares of is left out of the survivor set (its input
+is never summed), and so is a client that accuses more neighbours than it could
+have and still masked; a share revealed at unmask that lies off its dealer's
+committed polynomial is dropped and its holder named. One hostile accuser costs
+each honest neighbour one share holder, never its place in the round.
+:attr:`SecAggServer.offenders` names every excluded client, and its later
+messages are refused.
 
 Masked inputs are folded into one running sum as they arrive, so memory is
 O(d) whatever the number of clients. Accusations travel with the masked inputs,
@@ -88,6 +92,7 @@ class SecAggServer:
         self._envelopes: dict[int, tuple[ShareEnvelope, ...]] = {}
         self._commitments: dict[int, Commitments] = {}
         self._inbox: dict[int, dict[int, ShareEnvelope]] = {}
+        self._usable_holders: dict[int, int] = {}  # who got each client's envelope, unaccused
         self._accused: dict[int, frozenset[int]] = {}
         self._total = np.zeros(context.dimension, dtype=context.codec.dtype)
         self._masked_senders: set[int] = set()
@@ -168,31 +173,54 @@ class SecAggServer:
                 for env in batch:
                     if env.recipient in self._inbox:
                         self._inbox[env.recipient][env.sender] = env
+            self._usable_holders = {u: 0 for u in self._envelopes}
+            for envs in self._inbox.values():
+                for sender in envs:
+                    self._usable_holders[sender] += 1
             return {u: tuple(envs[v] for v in sorted(envs)) for u, envs in self._inbox.items()}
 
     # -- stage 3: masked input -------------------------------------------------------
 
     def check_accusations(self, sender: int, accused: Collection[int]) -> None:
-        """Refuse accusations that name anyone but senders of envelopes relayed to ``sender``."""
+        """Refuse accusations that name anyone but senders of envelopes relayed to ``sender``,
+        or more of them than an honest client could make and still mask (it needs t)."""
         self._machine.require(Stage.MASKED_INPUT)
         self._check_admitted(sender, self._inbox)
         if not set(accused) <= set(self._inbox[sender]):
             raise ProtocolError("a client may accuse only neighbours whose envelopes it got")
+        if len(self._inbox[sender]) - len(set(accused)) < self.context.params.threshold:
+            raise ProtocolError("a client that accuses this many neighbours holds too few "
+                                "shares to have masked its input")
         noted = self._accused.get(sender)
         if noted is not None and noted != frozenset(accused):
             raise ProtocolError("this client already sent different accusations")
 
     def note_accusations(self, sender: int, accused: Collection[int]) -> None:
-        """Record whose envelopes ``sender`` could not use (before any vector is folded)."""
+        """Record whose envelopes ``sender`` could not use (before any vector is folded). A
+        client that then has fewer than t neighbours holding usable shares of it is excluded.
+        """
         with self._machine.step(Stage.MASKED_INPUT, fatal=False):
-            self.check_accusations(sender, accused)
-            if set(accused) & self._masked_senders:
-                raise RoundStateError("an accusation names a client whose input is already "
+            try:
+                self.check_accusations(sender, accused)
+            except ProtocolError as exc:
+                if sender not in self._offenders and "accuses this many" in str(exc):
+                    self._offenders[sender] = "excluded: accused more neighbours than it could have"
+                raise
+            accused = frozenset(accused)
+            if sender in self._accused:
+                return  # the same accusations again (check_accusations refused others)
+            t = self.context.params.threshold
+            if any(self._usable_holders[u] - 1 < t for u in accused & self._masked_senders):
+                raise RoundStateError("an accusation excludes a client whose input is already "
                                       "summed: note every accusation of the stage first")
-            self._accused[sender] = frozenset(accused)
+            self._accused[sender] = accused
             for u in accused:
-                self._offenders[u] = ("excluded: a neighbour could not open its key-share "
-                                      "envelope, or its shares lie off its commitments")
+                self._usable_holders[u] -= 1
+            for u in accused:
+                if self._is_excluded(u):
+                    self._offenders[u] = (
+                        "excluded: fewer than the threshold of its neighbours could use its "
+                        "key-share envelopes (they did not open, or lay off its commitments)")
 
     def check_masked_input(self, masked: MaskedInput) -> None:
         """Refuse a masked input :meth:`receive_masked_input` would refuse, recording nothing."""
@@ -206,20 +234,19 @@ class SecAggServer:
         self.check_accusations(masked.sender, masked.accused)
 
     def receive_masked_input(self, masked: MaskedInput) -> None:
-        """Fold one masked input into the running sum (O(d) memory for any n); the input of an
-        accused client is not folded."""
+        """Fold one masked input into the running sum (O(d) memory for any n); an excluded
+        client's input is refused."""
         with self._machine.step(Stage.MASKED_INPUT, fatal=False):
             self.check_masked_input(masked)
             if masked.sender not in self._accused:
                 self.note_accusations(masked.sender, masked.accused)
             self._masked_senders.add(masked.sender)
-            if not self._is_accused(masked.sender):
-                np.add(self._total, masked.vector, out=self._total)
+            np.add(self._total, masked.vector, out=self._total)
 
     def close_masked_input(self) -> SurvivorSet:
         """End stage 3: the survivor set every survivor must check and sign."""
         with self._machine.step(Stage.MASKED_INPUT, Stage.CONSISTENCY_CHECK):
-            survivors = {u for u in self._masked_senders if not self._is_accused(u)}
+            survivors = set(self._masked_senders)
             self._require_cohort(len(survivors), "clients sent masked inputs")
             params = self.context.params
             if not survives_removal(self.context.ring, neighbours=params.neighbours,
@@ -268,7 +295,8 @@ class SecAggServer:
         self._machine.require(Stage.UNMASK)
         assert self._survivor_set is not None
         self._check_new(shares.sender, self._signatures, self._unmask, shares)
-        check_revealed_shares(self._survivor_set, shares, set(self._usable_inbox(shares.sender)))
+        check_revealed_shares(self._survivor_set, shares, set(self._usable_inbox(shares.sender)),
+                              set(self._inbox.get(shares.sender, {})))
 
     def receive_unmask(self, shares: UnmaskShares) -> None:
         """Accept one signer's revealed shares."""
@@ -281,7 +309,7 @@ class SecAggServer:
         dealer's committed polynomial are dropped and their holders added to ``offenders``."""
         with self._machine.step(Stage.UNMASK, Stage.DONE):
             assert self._survivor_set is not None
-            holders = {u: set(self._usable_inbox(u)) for u in self._survivor_set.survivors}
+            holders = {u: set(self._inbox.get(u, {})) for u in self._survivor_set.survivors}
             unmasker = Unmasker(self.context, self._adverts, self._survivor_set, holders,
                                 self._commitments)
             try:
@@ -296,15 +324,20 @@ class SecAggServer:
 
     # -- helpers ---------------------------------------------------------------------
 
-    def _is_accused(self, u: int) -> bool:
-        return any(u in accused for accused in self._accused.values())
+    def _is_excluded(self, u: int) -> bool:
+        """Fewer than t neighbours got ``u``'s envelope and did not accuse it."""
+        return self._usable_holders.get(u, 0) < self.context.params.threshold
 
     def _usable_inbox(self, u: int) -> dict[int, ShareEnvelope]:
-        """The envelopes relayed to ``u`` that it did not accuse: the ones it masked with."""
+        """The envelopes relayed to ``u`` that it did not accuse: the shares it holds."""
         accused = self._accused.get(u, frozenset())
         return {v: e for v, e in self._inbox.get(u, {}).items() if v not in accused}
 
     def _check_admitted(self, sender: int, allowed: Collection[int]) -> None:
+        if self._inbox and sender in self._inbox and self._is_excluded(sender) \
+                and sender not in self._offenders:
+            self._offenders[sender] = ("excluded: fewer than the threshold of its neighbours got "
+                                       "usable key-share envelopes from it")
         if sender in self._offenders:
             raise ProtocolError("this client was excluded from the round: "
                                 + self._offenders[sender])

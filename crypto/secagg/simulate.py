@@ -10,6 +10,7 @@ message of that stage and never comes back.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Collection, Mapping
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindsum.crypto.hazmat.fixedpoint import FixedPointCodec
 from blindsum.crypto.hazmat.signing import generate_identity_key, identity_public_bytes
+from blindsum.crypto.secagg import wire
 from blindsum.crypto.secagg.client import SecAggClient
 from blindsum.crypto.secagg.context import RoundContext
 from blindsum.crypto.secagg.messages import MaskedInput
@@ -83,6 +85,9 @@ class SimulationResult:
     server_sum_seconds: float = 0.0
     server_unmask_seconds: float = 0.0
     upload_bytes: dict[int, int] = field(default_factory=dict)
+    message_bytes: dict[int, int] = field(default_factory=dict)
+    """Per client, the bytes of its JSON messages (adverts, envelopes, signature, unmask
+    shares) as the service's wire format encodes them: the protocol's metadata."""
 
 
 class _Driver:
@@ -126,14 +131,20 @@ class _Driver:
             self.out.abort_reason = f"{type(exc).__name__}: {exc}"
         return self.out
 
+    def _sent(self, u: int, message: object) -> None:
+        size = len(json.dumps(message, separators=(",", ":")))
+        self.out.message_bytes[u] = self.out.message_bytes.get(u, 0) + size
+
     def _run(self, updates: Mapping[int, np.ndarray]) -> None:
         s, c = self.server, self.clients
         for u in self._client(Stage.ADVERTISE_KEYS, c):
             if (advert := self._call(u, c[u].advertise_keys)) is not None:
+                self._sent(u, wire.advert_to_json(advert))
                 s.receive_advert(advert)
         adverts = s.close_advertise_keys()
         for u in self._client(Stage.SHARE_KEYS, adverts):
             if (envs := self._call(u, c[u].share_keys, adverts[u])) is not None:
+                self._sent(u, wire.envelopes_to_json(envs))
                 s.receive_shares(u, envs)
         inbox = s.close_share_keys()
         masked = [m for u in self._client(Stage.MASKED_INPUT, inbox)
@@ -149,10 +160,12 @@ class _Driver:
         survivor_set = s.close_masked_input()
         for u in self._client(Stage.CONSISTENCY_CHECK, survivor_set.survivors):
             if (sig := self._call(u, c[u].consistency_check, survivor_set)) is not None:
+                self._sent(u, wire.signature_to_json(sig))
                 s.receive_consistency(sig)
         signatures = s.close_consistency()
         for u in self._client(Stage.UNMASK, [sig.sender for sig in signatures]):
             if (shares := self._call(u, c[u].unmask, signatures)) is not None:
+                self._sent(u, wire.unmask_to_json(shares))
                 s.receive_unmask(shares)
         start = time.perf_counter()
         self.out.result = s.finalize()

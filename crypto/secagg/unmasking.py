@@ -31,16 +31,18 @@ _BAD_SHARE = "revealed a share that does not lie on its dealer's committed polyn
 
 
 def check_revealed_shares(survivor_set: SurvivorSet, shares: UnmaskShares,
-                          held: Collection[int]) -> None:
+                          held: Collection[int], masked_with: Collection[int]) -> None:
     """Refuse shares other than the ones the sender may reveal: for each neighbour whose
-    envelope it used (``held``), the self-mask share if the neighbour survived, and the
-    mask-key share and pair seed if it dropped."""
-    survivors, dropped, held = set(survivor_set.survivors), set(survivor_set.dropped), set(held)
-    if set(shares.self_mask_shares) != held & survivors:
+    shares it holds (``held``), the self-mask share if the neighbour survived and the
+    mask-key share if it dropped; and the pair seed of every dropped neighbour it masked
+    with (``masked_with``: whose envelopes reached it)."""
+    survivors, dropped = set(survivor_set.survivors), set(survivor_set.dropped)
+    if set(shares.self_mask_shares) != set(held) & survivors:
         raise ProtocolError("self-mask shares must cover exactly the surviving neighbours")
-    if set(shares.mask_key_shares) != held & dropped or set(shares.pair_seeds) != held & dropped:
-        raise ProtocolError("mask-key shares and pair seeds must cover exactly the dropped "
-                            "neighbours")
+    if set(shares.mask_key_shares) != set(held) & dropped:
+        raise ProtocolError("mask-key shares must cover exactly the dropped neighbours")
+    if set(shares.pair_seeds) != set(masked_with) & dropped:
+        raise ProtocolError("pair seeds must cover exactly the dropped neighbours masked with")
 
 
 class Unmasker:
@@ -50,7 +52,7 @@ class Unmasker:
         context: the round's public context.
         adverts: every advertised key, by client.
         survivor_set: the certified survivor set.
-        holders: for each survivor, the neighbours whose envelopes it used (and masked with).
+        holders: for each survivor, the neighbours it masked with (whose envelopes reached it).
         commitments: for each dealer, its (self-mask, mask-key) Feldman commitments.
     """
 
