@@ -270,7 +270,7 @@ def test_a_dealer_cannot_frame_an_honest_holder(stepwise_round, monkeypatch,
     honest_split = shamir.split_verifiable
     calls = []
 
-    def lying_split(secret, *, threshold, xs):  # type: ignore[no-untyped-def]
+    def lying_split(secret, *, threshold, xs):
         shares, points = honest_split(secret, threshold=threshold, xs=xs)
         calls.append(1)
         if len(calls) == 2:  # the dealer's mask-key polynomial
