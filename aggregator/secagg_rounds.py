@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from blindsum.aggregator import ledger, results, rounds
 from blindsum.aggregator.blobs import BlobStore, BlobWriter
 from blindsum.aggregator.models import ClientRow, FederationRow, MessageRow, RelayRow, RoundRow
+from blindsum.crypto.hazmat import kex
 from blindsum.crypto.hazmat.signing import verify_signature
 from blindsum.crypto.secagg import wire
 from blindsum.crypto.secagg.context import RoundContext
@@ -129,6 +130,10 @@ def _precheck(session: Session, round_row: RoundRow, client: ClientRow, stage: s
                                           advert.mask_public_key)
         _check_sender(advert.sender, client)
         verify_signature(client.identity_key, advert.signature, signed)
+        if advert.cipher_public_key == advert.mask_public_key:
+            raise ProtocolError("the two advertised public keys must differ")
+        for key in (advert.cipher_public_key, advert.mask_public_key):
+            kex.check_public_key(key)
     elif stage == SHARE:
         envelopes = wire.envelopes_from_json(payload, limit=k, threshold=ctx.params.threshold)
         allowed = {a["sender"] for a in _relay(session, round_row.id, ADVERTISE, client.id)}

@@ -69,3 +69,12 @@ def test_rates_out_of_range_are_refused() -> None:
         SecAggParams.derive(10, dropout_rate=1.0)
     with pytest.raises(ConfigError):
         SecAggParams.derive(2)
+
+
+def test_the_quorum_is_at_least_min_survivors() -> None:
+    """Every sum that can be unmasked holds every honest signer: at least quorum - c honest
+    inputs, which must cover the min_survivors - c that distributed DP is sized for."""
+    p = SecAggParams.derive(50, min_survivors=40)
+    assert p.quorum == p.min_survivors == 40
+    q = SecAggParams.derive(50, corruption_rate=0.1)
+    assert 2 * q.quorum > 50 + q.max_corrupted and q.quorum >= q.min_survivors

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from blindsum.crypto.hazmat import shamir
+from blindsum.crypto.hazmat.signing import sign
 from blindsum.crypto.secagg import SecAggParams
 from blindsum.crypto.secagg.messages import KeyAdvert, MaskedInput, UnmaskShares
 from blindsum.crypto.secagg.stages import Stage
 from blindsum.errors import (
+    BlindsumError,
     InvalidSignatureError,
     MalformedMessageError,
     ProtocolError,
@@ -299,3 +301,48 @@ def test_a_dealer_cannot_frame_an_honest_holder(stepwise_round, monkeypatch,
     result = r.server.finalize()
     np.testing.assert_array_equal(result.total, modular_sum(r.inputs, survivor_set.survivors))
     assert holder not in r.server.offenders
+
+
+@pytest.mark.parametrize("keys", ["the same key twice", "a low-order mask key",
+                                  "a low-order cipher key", "another client's keys"])
+def test_an_advert_with_unusable_keys_is_refused_and_the_round_finishes(
+        stepwise_round, modular_sum, keys) -> None:
+    """Found by the adversarial review: one signed advert with equal or low-order keys made
+    every honest neighbour leave the round. The server now refuses it, as if its sender had
+    dropped before advertising."""
+    r = stepwise_round(n=8)
+    hostile = 1
+    adverts = {u: cl.advertise_keys() for u, cl in r.clients.items()}
+    mine = adverts[hostile]
+    cipher, mask = {
+        "the same key twice": (mine.cipher_public_key, mine.cipher_public_key),
+        "a low-order mask key": (mine.cipher_public_key, bytes(32)),
+        "a low-order cipher key": ((1).to_bytes(32, "little"), mine.mask_public_key),
+        "another client's keys": (adverts[2].cipher_public_key, adverts[2].mask_public_key),
+    }[keys]
+    payload = KeyAdvert.signed_payload(r.ctx.digest, hostile, cipher, mask)
+    bad = KeyAdvert(hostile, cipher, mask, sign(r.cohort.identity_keys[hostile], payload))
+    for u in sorted(adverts, key=lambda u: u == hostile):  # the hostile one arrives last
+        if u == hostile:
+            with pytest.raises(BlindsumError):
+                r.server.receive_advert(bad)
+        else:
+            r.server.receive_advert(adverts[u])
+    relayed = r.server.close_advertise_keys()
+    honest = [u for u in r.ctx.participants if u != hostile]
+    for u in honest:
+        r.server.receive_shares(u, r.clients[u].share_keys(relayed[u]))
+    inbox = r.server.close_share_keys()
+    masked = [r.clients[u].mask_encoded(inbox[u], r.inputs[u]) for u in honest]
+    for m in masked:
+        r.server.note_accusations(m.sender, m.accused)
+    for m in masked:
+        r.server.receive_masked_input(m)
+    survivor_set = r.server.close_masked_input()
+    for u in survivor_set.survivors:
+        r.server.receive_consistency(r.clients[u].consistency_check(survivor_set))
+    sigs = r.server.close_consistency()
+    for u in survivor_set.survivors:
+        r.server.receive_unmask(r.clients[u].unmask(sigs))
+    result = r.server.finalize()
+    np.testing.assert_array_equal(result.total, modular_sum(r.inputs, tuple(honest)))

@@ -28,6 +28,7 @@ from blindsum.errors import CryptoError, DecryptionError
 
 __all__ = [
     "KEY_BYTES",
+    "check_public_key",
     "NONCE_BYTES",
     "derive_pair_key",
     "generate_private_key",
@@ -74,6 +75,20 @@ def load_private_key(data: bytes) -> X25519PrivateKey:
     if not isinstance(data, bytes) or len(data) != KEY_BYTES:
         raise DecryptionError("malformed private key")
     return X25519PrivateKey.from_private_bytes(data)
+
+
+def check_public_key(data: bytes) -> None:
+    """Refuse a public key no honest party could have advertised: malformed, or of low order
+    (every key agreement with it gives the all-zero secret, which X25519 users must refuse).
+
+    Raises:
+        CryptoError: the key is unusable.
+    """
+    probe = X25519PrivateKey.generate()
+    try:
+        probe.exchange(load_public_key(data))
+    except ValueError as exc:
+        raise CryptoError("low-order public key") from exc
 
 
 def hkdf_info(purpose: bytes, context: bytes, first: int, second: int) -> bytes:

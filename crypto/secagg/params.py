@@ -171,10 +171,11 @@ class SecAggParams:
             k = min(k, n - 1)
             t = _threshold_for(k, c, hardened)
             if t <= k:
-                params = cls(num_clients=n, neighbours=k, threshold=t,
-                             min_survivors=min(n, max(t + 1, MIN_COHORT, q, min_survivors)),
-                             bits=bits, prg=prg,
-                             max_corrupted=c, quorum=q)
+                floor = min(n, max(t + 1, MIN_COHORT, q, min_survivors))
+                # the quorum is at least min_survivors: every sum that can be unmasked then
+                # holds min_survivors - c honest signers, what distributed DP is sized for
+                params = cls(num_clients=n, neighbours=k, threshold=t, min_survivors=floor,
+                             bits=bits, prg=prg, max_corrupted=c, quorum=floor)
                 if params.abort_probability(dropout_rate) <= max_abort_probability:
                     return params
                 if k == n - 1:  # liveness is a target: the complete graph is the best there is

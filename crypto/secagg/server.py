@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from blindsum.crypto.hazmat import kex
 from blindsum.crypto.hazmat.signing import verify_signature
 from blindsum.crypto.secagg.context import RoundContext
 from blindsum.crypto.secagg.graph import survives_removal
@@ -89,6 +90,7 @@ class SecAggServer:
         self._graph = context.graph
         self._machine = StageMachine()
         self._adverts: dict[int, KeyAdvert] = {}
+        self._advertised_keys: set[bytes] = set()
         self._envelopes: dict[int, tuple[ShareEnvelope, ...]] = {}
         self._commitments: dict[int, Commitments] = {}
         self._inbox: dict[int, dict[int, ShareEnvelope]] = {}
@@ -119,18 +121,27 @@ class SecAggServer:
     # -- stage 1: advertise keys ---------------------------------------------------
 
     def check_advert(self, advert: KeyAdvert) -> None:
-        """Refuse an advert that :meth:`receive_advert` would refuse, recording nothing."""
+        """Refuse an advert that :meth:`receive_advert` would refuse, recording nothing: it must
+        be signed, and its two keys usable, distinct, and unlike any advertised before (an
+        honest neighbour would otherwise have to leave the round)."""
         self._machine.require(Stage.ADVERTISE_KEYS)
         self._check_new(advert.sender, self.context.participants, self._adverts, advert)
         payload = KeyAdvert.signed_payload(
             self.context.digest, advert.sender, advert.cipher_public_key, advert.mask_public_key)
         verify_signature(self._roster[advert.sender], advert.signature, payload)
+        keys = {advert.cipher_public_key, advert.mask_public_key}
+        if len(keys) != 2 or keys & self._advertised_keys:
+            raise ProtocolError("advertised public keys must be distinct from each other and "
+                                "from every other client's")
+        for key in keys:
+            kex.check_public_key(key)
 
     def receive_advert(self, advert: KeyAdvert) -> None:
         """Accept one client's signed key advert."""
         with self._machine.step(Stage.ADVERTISE_KEYS, fatal=False):
             self.check_advert(advert)
             self._adverts[advert.sender] = advert
+            self._advertised_keys |= {advert.cipher_public_key, advert.mask_public_key}
 
     def close_advertise_keys(self) -> dict[int, tuple[KeyAdvert, ...]]:
         """End stage 1: for each advertiser, the adverts of its advertising neighbours."""
