@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from blindsum.crypto.secagg import SecAggParams
-from blindsum.crypto.secagg.params import MIN_COHORT
+from blindsum.crypto.secagg.params import MIN_COHORT, _binomial_tail
 from blindsum.errors import ConfigError
 
 
@@ -78,3 +81,19 @@ def test_the_quorum_is_at_least_min_survivors() -> None:
     assert p.quorum == p.min_survivors == 40
     q = SecAggParams.derive(50, corruption_rate=0.1)
     assert 2 * q.quorum > 50 + q.max_corrupted and q.quorum >= q.min_survivors
+
+
+@given(k=st.integers(1, 400), p=st.floats(0.001, 0.999), at_least=st.integers(-2, 402))
+def test_binomial_tail_matches_the_exact_sum(k, p, at_least) -> None:
+    exact = float(sum(Fraction(math.comb(k, i)) * Fraction(p) ** i * (1 - Fraction(p)) ** (k - i)
+                      for i in range(max(at_least, 0), k + 1))) if at_least > 0 else 1.0
+    assert _binomial_tail(k, p, at_least) == pytest.approx(exact, rel=1e-9, abs=1e-300)
+
+
+def test_derivation_stays_cheap_for_the_largest_cohorts() -> None:
+    """The service derives parameters on every federation it creates (schemathesis found a
+    100,000-client federation with a 50% dropout rate taking minutes): an unreachable
+    liveness target now ends at the complete graph after a bisection."""
+    p = SecAggParams.derive(100_000, dropout_rate=0.5)
+    assert p.neighbours == 99_999
+    assert SecAggParams.derive(20, dropout_rate=0.5).neighbours == 19

@@ -346,3 +346,33 @@ def test_an_advert_with_unusable_keys_is_refused_and_the_round_finishes(
         r.server.receive_unmask(r.clients[u].unmask(sigs))
     result = r.server.finalize()
     np.testing.assert_array_equal(result.total, modular_sum(r.inputs, tuple(honest)))
+
+
+def test_a_dealer_sharing_another_key_than_it_advertised_is_named(stepwise_round,
+                                                                  modular_sum) -> None:
+    """Its shares open their commitments but rebuild a key unlike its advert: the survivors'
+    pair seeds remove its masks, and it is the one named."""
+    r = stepwise_round(n=8)
+    dealer = 3
+    for cl in r.clients.values():
+        r.server.receive_advert(cl.advertise_keys())
+    r.clients[dealer]._mask_secret = shamir.random_secret()  # shares of another secret
+    relayed = r.server.close_advertise_keys()
+    for u, cl in r.clients.items():
+        r.server.receive_shares(u, cl.share_keys(relayed[u]))
+    inbox = r.server.close_share_keys()
+    masked = [cl.mask_encoded(inbox[u], r.inputs[u]) for u, cl in r.clients.items()
+              if u != dealer]  # and it drops before its masked input
+    for m in masked:
+        r.server.note_accusations(m.sender, m.accused)
+    for m in masked:
+        r.server.receive_masked_input(m)
+    survivor_set = r.server.close_masked_input()
+    for u in survivor_set.survivors:
+        r.server.receive_consistency(r.clients[u].consistency_check(survivor_set))
+    sigs = r.server.close_consistency()
+    for u in survivor_set.survivors:
+        r.server.receive_unmask(r.clients[u].unmask(sigs))
+    result = r.server.finalize()
+    np.testing.assert_array_equal(result.total, modular_sum(r.inputs, survivor_set.survivors))
+    assert set(r.server.offenders) == {dealer}

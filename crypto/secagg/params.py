@@ -51,18 +51,31 @@ __all__ = ["MIN_COHORT", "SecAggParams", "corrupted_bound", "minimum_quorum"]
 
 
 def _binomial_tail(k: int, p: float, at_least: int) -> float:
-    """``P[Bin(k, p) >= at_least]``, term by term in log space (no overflow at large k)."""
+    """``P[Bin(k, p) >= at_least]``, summed in log space from the requested end towards the
+    mode and stopped once the terms no longer matter, so it costs a few dozen terms even
+    for k in the hundreds of thousands."""
     if at_least <= 0:
         return 1.0
     if p <= 0 or at_least > k:
         return 0.0
     if p >= 1:
         return 1.0
-    log_p, log_q = math.log(p), math.log1p(-p)
-    return min(1.0, sum(
-        math.exp(math.lgamma(k + 1) - math.lgamma(i + 1) - math.lgamma(k - i + 1)
-                 + i * log_p + (k - i) * log_q)
-        for i in range(at_least, k + 1)))
+    if at_least > k * p:  # upper tail: its terms only shrink from at_least up
+        return min(1.0, _binomial_terms(k, p, range(at_least, k + 1)))
+    return max(0.0, 1.0 - _binomial_terms(k, p, range(at_least - 1, -1, -1)))
+
+
+def _binomial_terms(k: int, p: float, indices: range) -> float:
+    """Sum of ``P[Bin(k, p) = i]`` along ``indices``, which run away from the mode."""
+    log_p, log_q, log_k = math.log(p), math.log1p(-p), math.lgamma(k + 1)
+    total = 0.0
+    for i in indices:
+        term = math.exp(log_k - math.lgamma(i + 1) - math.lgamma(k - i + 1)
+                        + i * log_p + (k - i) * log_q)
+        total += term
+        if term <= total * 1e-17:
+            break
+    return total
 
 
 def _threshold_for(k: int, max_corrupted: int, hardened: bool) -> int:
@@ -166,26 +179,38 @@ class SecAggParams:
             raise ConfigError(
                 f"no SecAgg parameters tolerate {c} colluding clients among n={n}: "
                 "lower the corruption rate or enlarge the cohort")
-        k = max(4, 2 * math.ceil(math.log2(n)))
-        while True:
+        def at(k: int) -> SecAggParams | None:  # the parameters with k neighbours, if private
             k = min(k, n - 1)
             t = _threshold_for(k, c, hardened)
-            if t <= k:
-                floor = min(n, max(t + 1, MIN_COHORT, q, min_survivors))
-                # the quorum is at least min_survivors: every sum that can be unmasked then
-                # holds min_survivors - c honest signers, what distributed DP is sized for
-                params = cls(num_clients=n, neighbours=k, threshold=t, min_survivors=floor,
-                             bits=bits, prg=prg, max_corrupted=c, quorum=floor)
-                if params.abort_probability(dropout_rate) <= max_abort_probability:
-                    return params
-                if k == n - 1:  # liveness is a target: the complete graph is the best there is
-                    return params
-            elif k == n - 1:
-                raise ConfigError(
-                    f"no neighbourhood keeps inputs private for n={n} with "
-                    f"corruption_rate={corruption_rate} (2t > k + c with c = {c}): "
-                    "lower the corruption rate or enlarge the cohort")
-            k += 2
+            if t > k:
+                return None
+            floor = min(n, max(t + 1, MIN_COHORT, q, min_survivors))
+            # the quorum is at least min_survivors: every sum that can be unmasked then
+            # holds min_survivors - c honest signers, what distributed DP is sized for
+            return cls(num_clients=n, neighbours=k, threshold=t, min_survivors=floor,
+                       bits=bits, prg=prg, max_corrupted=c, quorum=floor)
+
+        def live(k: int) -> bool:
+            p = at(k)
+            return p is not None and p.abort_probability(dropout_rate) <= max_abort_probability
+
+        # the smallest even k (or the complete graph) that is private and live: both only
+        # improve as k grows, so double to a live k, then bisect
+        low = high = min(max(4, 2 * math.ceil(math.log2(n))), n - 1)
+        while high < n - 1 and not live(high):
+            low, high = high, min(2 * high, n - 1)
+        while True:  # low is not live; high is, or is the complete graph
+            mid = max((low + high) // 2 & ~1, low + 2)
+            if mid >= high:
+                break
+            low, high = (low, mid) if live(mid) else (mid, high)
+        params = at(high)
+        if params is None:
+            raise ConfigError(
+                f"no neighbourhood keeps inputs private for n={n} with "
+                f"corruption_rate={corruption_rate} (2t > k + c with c = {c}): "
+                "lower the corruption rate or enlarge the cohort")
+        return params  # liveness is a target: at k = n - 1 the complete graph is returned
 
     def abort_probability(self, dropout_rate: float) -> float:
         """Union bound on the chance that independent dropouts at ``dropout_rate`` abort a

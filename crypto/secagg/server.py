@@ -199,7 +199,7 @@ class SecAggServer:
         self._check_admitted(sender, self._inbox)
         if not set(accused) <= set(self._inbox[sender]):
             raise ProtocolError("a client may accuse only neighbours whose envelopes it got")
-        if len(self._inbox[sender]) - len(set(accused)) < self.context.params.threshold:
+        if self._accuses_too_many(sender, accused):
             raise ProtocolError("a client that accuses this many neighbours holds too few "
                                 "shares to have masked its input")
         noted = self._accused.get(sender)
@@ -211,12 +211,10 @@ class SecAggServer:
         client that then has fewer than t neighbours holding usable shares of it is excluded.
         """
         with self._machine.step(Stage.MASKED_INPUT, fatal=False):
-            try:
-                self.check_accusations(sender, accused)
-            except ProtocolError as exc:
-                if sender not in self._offenders and "accuses this many" in str(exc):
-                    self._offenders[sender] = "excluded: accused more neighbours than it could have"
-                raise
+            if sender in self._inbox and sender not in self._offenders \
+                    and self._accuses_too_many(sender, accused):
+                self._offenders[sender] = "excluded: accused more neighbours than it could have"
+            self.check_accusations(sender, accused)
             accused = frozenset(accused)
             if sender in self._accused:
                 return  # the same accusations again (check_accusations refused others)
@@ -334,6 +332,10 @@ class SecAggServer:
         self._machine.abort(reason)
 
     # -- helpers ---------------------------------------------------------------------
+
+    def _accuses_too_many(self, sender: int, accused: Collection[int]) -> bool:
+        """An honest client keeps at least t usable envelopes (it refuses to mask otherwise)."""
+        return len(self._inbox[sender]) - len(set(accused)) < self.context.params.threshold
 
     def _is_excluded(self, u: int) -> bool:
         """Fewer than t neighbours got ``u``'s envelope and did not accuse it."""

@@ -91,6 +91,7 @@ class Unmasker:
         try:
             key = mask_private_key(self._recover(v, shares, self._commitments[v][1], "mask key"))
             if kex.public_bytes(key) != self._adverts[v].mask_public_key:
+                self.offenders[v] = "dealt shares of another key than the one it advertised"
                 raise InvalidShareError("rebuilt mask key differs from the advertised one")
         except (InvalidShareError, ThresholdNotMetError):
             missing = [w for w in added if w not in revealed or v not in revealed[w].pair_seeds]
