@@ -13,11 +13,12 @@ from blindsum.crypto.secagg.client import SecAggClient
 from blindsum.crypto.secagg.messages import (
     ConsistencySignature,
     KeyAdvert,
+    MaskedInput,
     ShareEnvelope,
     SurvivorSet,
 )
 from blindsum.crypto.secagg.params import SecAggParams
-from blindsum.crypto.secagg.server import SecAggServer
+from blindsum.crypto.secagg.server import AggregateResult, SecAggServer
 from blindsum.crypto.secagg.simulate import SimulatedCohort, new_cohort
 
 settings.register_profile(
@@ -120,6 +121,20 @@ class StepwiseRound:
             if u not in skip:
                 self.server.receive_masked_input(cl.mask_encoded(inbox[u], self.inputs[u]))
         return self.server.close_masked_input()
+
+    def finish(self, masked: list[MaskedInput]) -> tuple[SurvivorSet, AggregateResult]:
+        """Hand the server ``masked`` (every accusation first), then sign, unmask, finalize."""
+        for m in masked:
+            self.server.note_accusations(m.sender, m.accused)
+        for m in masked:
+            self.server.receive_masked_input(m)
+        survivor_set = self.server.close_masked_input()
+        for u in survivor_set.survivors:
+            self.server.receive_consistency(self.clients[u].consistency_check(survivor_set))
+        certificate = self.server.close_consistency()
+        for u in survivor_set.survivors:
+            self.server.receive_unmask(self.clients[u].unmask(certificate))
+        return survivor_set, self.server.finalize()
 
     def sign(self, skip: tuple[int, ...] = ()) -> tuple[ConsistencySignature, ...]:
         survivor_set = self.mask(skip)

@@ -288,17 +288,7 @@ def test_a_dealer_cannot_frame_an_honest_holder(stepwise_round, monkeypatch,
     masked = [cl.mask_encoded(inbox[u], r.inputs[u]) for u, cl in r.clients.items()
               if u != dealer]  # the dealer drops before its masked input
     assert next(m for m in masked if m.sender == holder).accused == (dealer,)
-    for m in masked:
-        r.server.note_accusations(m.sender, m.accused)
-    for m in masked:
-        r.server.receive_masked_input(m)
-    survivor_set = r.server.close_masked_input()
-    for u in survivor_set.survivors:
-        r.server.receive_consistency(r.clients[u].consistency_check(survivor_set))
-    sigs = r.server.close_consistency()
-    for u in survivor_set.survivors:
-        r.server.receive_unmask(r.clients[u].unmask(sigs))
-    result = r.server.finalize()
+    survivor_set, result = r.finish(masked)
     np.testing.assert_array_equal(result.total, modular_sum(r.inputs, survivor_set.survivors))
     assert holder not in r.server.offenders
 
@@ -334,17 +324,7 @@ def test_an_advert_with_unusable_keys_is_refused_and_the_round_finishes(
         r.server.receive_shares(u, r.clients[u].share_keys(relayed[u]))
     inbox = r.server.close_share_keys()
     masked = [r.clients[u].mask_encoded(inbox[u], r.inputs[u]) for u in honest]
-    for m in masked:
-        r.server.note_accusations(m.sender, m.accused)
-    for m in masked:
-        r.server.receive_masked_input(m)
-    survivor_set = r.server.close_masked_input()
-    for u in survivor_set.survivors:
-        r.server.receive_consistency(r.clients[u].consistency_check(survivor_set))
-    sigs = r.server.close_consistency()
-    for u in survivor_set.survivors:
-        r.server.receive_unmask(r.clients[u].unmask(sigs))
-    result = r.server.finalize()
+    _, result = r.finish(masked)
     np.testing.assert_array_equal(result.total, modular_sum(r.inputs, tuple(honest)))
 
 
@@ -363,16 +343,6 @@ def test_a_dealer_sharing_another_key_than_it_advertised_is_named(stepwise_round
     inbox = r.server.close_share_keys()
     masked = [cl.mask_encoded(inbox[u], r.inputs[u]) for u, cl in r.clients.items()
               if u != dealer]  # and it drops before its masked input
-    for m in masked:
-        r.server.note_accusations(m.sender, m.accused)
-    for m in masked:
-        r.server.receive_masked_input(m)
-    survivor_set = r.server.close_masked_input()
-    for u in survivor_set.survivors:
-        r.server.receive_consistency(r.clients[u].consistency_check(survivor_set))
-    sigs = r.server.close_consistency()
-    for u in survivor_set.survivors:
-        r.server.receive_unmask(r.clients[u].unmask(sigs))
-    result = r.server.finalize()
+    survivor_set, result = r.finish(masked)
     np.testing.assert_array_equal(result.total, modular_sum(r.inputs, survivor_set.survivors))
     assert set(r.server.offenders) == {dealer}
