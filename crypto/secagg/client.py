@@ -38,7 +38,6 @@ from blindsum.crypto.hazmat.csprng import Csprng, RandomSource
 from blindsum.crypto.hazmat.prg import MaskExpander
 from blindsum.crypto.hazmat.signing import identity_public_bytes, sign, verify_signature
 from blindsum.crypto.secagg.context import RoundContext
-from blindsum.crypto.secagg.graph import survives_removal
 from blindsum.crypto.secagg.keys import mask_private_key, self_mask_seed
 from blindsum.crypto.secagg.messages import (
     ConsistencySignature,
@@ -201,8 +200,7 @@ class SecAggClient:
                 raise ThresholdNotMetError(
                     f"only {len(signers)} participants signed the survivor set; revealing "
                     f"needs a quorum of {params.quorum}, so that no other set can be certified")
-            if not survives_removal(self.context.ring, neighbours=params.neighbours,
-                                    survivors=signers, removed=params.max_corrupted):
+            if not self.context.stays_connected(signers):
                 raise ProtocolError(
                     "the survivor set's signers would not stay connected if up to "
                     f"{params.max_corrupted} colluders among them were removed; partial sums "
@@ -338,8 +336,7 @@ class SecAggClient:
             )
         self._require(len(survivors & self._neighbours), "neighbours survived")
         params = self.context.params
-        if not survives_removal(self.context.ring, neighbours=params.neighbours,
-                                survivors=survivors, removed=params.max_corrupted):
+        if not self.context.stays_connected(survivors):
             raise ProtocolError("the survivors would not stay connected if up to "
                                 f"{params.max_corrupted} colluders among them were removed; "
                                 "partial sums would leak")

@@ -10,7 +10,7 @@ parameters.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 from blindsum.crypto.hazmat.canonical import canonical
 from blindsum.crypto.hazmat.fixedpoint import FixedPointCodec
 from blindsum.crypto.hazmat.prg import SEED_BYTES, PrgAlgorithm
-from blindsum.crypto.secagg.graph import neighbour_graph, ring_order
+from blindsum.crypto.secagg.graph import neighbour_graph, ring_order, survives_removal
 from blindsum.crypto.secagg.params import SecAggParams
 from blindsum.errors import ConfigError
 
@@ -118,3 +118,9 @@ class RoundContext:
     def ring(self) -> list[int]:
         """The participants in their ring positions (the graph joins ring neighbours)."""
         return ring_order(self.participants, seed=self.round_seed)
+
+    def stays_connected(self, members: Iterable[int]) -> bool:
+        """Whether ``members`` stay connected in the graph however the round's tolerated
+        colluders (``params.max_corrupted``) among them are removed."""
+        return survives_removal(self.ring, neighbours=self.params.neighbours,
+                                survivors=members, removed=self.params.max_corrupted)

@@ -38,7 +38,6 @@ import numpy as np
 from blindsum.crypto.hazmat import kex
 from blindsum.crypto.hazmat.signing import verify_signature
 from blindsum.crypto.secagg.context import RoundContext
-from blindsum.crypto.secagg.graph import survives_removal
 from blindsum.crypto.secagg.messages import (
     ConsistencySignature,
     KeyAdvert,
@@ -258,8 +257,7 @@ class SecAggServer:
             survivors = set(self._masked_senders)
             self._require_cohort(len(survivors), "clients sent masked inputs")
             params = self.context.params
-            if not survives_removal(self.context.ring, neighbours=params.neighbours,
-                                    survivors=survivors, removed=params.max_corrupted):
+            if not self.context.stays_connected(survivors):
                 raise ThresholdNotMetError(
                     "the survivors would not stay connected if up to "
                     f"{params.max_corrupted} colluders among them were removed; no client "
