@@ -27,10 +27,10 @@ from blindsum.aggregator.blobs import BlobStore, BlobWriter
 from blindsum.aggregator.models import ClientRow, FederationRow, MessageRow, RelayRow, RoundRow
 from blindsum.crypto.hazmat import kex
 from blindsum.crypto.hazmat.signing import verify_signature
-from blindsum.crypto.secagg import wire
+from blindsum.crypto.secagg import graph_seed, wire
 from blindsum.crypto.secagg.context import RoundContext
 from blindsum.crypto.secagg.distributed_dp import DDGParams, decode_sum
-from blindsum.crypto.secagg.messages import KeyAdvert
+from blindsum.crypto.secagg.messages import SeedCommitment
 from blindsum.crypto.secagg.params import SecAggParams
 from blindsum.crypto.secagg.server import SecAggServer
 from blindsum.crypto.secagg.unmasking import check_revealed_shares
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 STAGES = rounds.STAGES["secagg"]
-ADVERTISE, SHARE, MASKED, CONSISTENCY, UNMASK = STAGES
+COMMIT, ADVERTISE, SHARE, MASKED, CONSISTENCY, UNMASK = STAGES
 _BROADCAST = 0
 
 
@@ -124,19 +124,24 @@ def _precheck(session: Session, round_row: RoundRow, client: ClientRow, stage: s
     """Refuse what is certainly wrong before storing it (the replay checks everything)."""
     ctx = context_of(round_row)
     k = ctx.params.neighbours
-    if stage == ADVERTISE:
+    if stage == COMMIT:
+        commitment = wire.commitment_from_json(payload)
+        _check_sender(commitment.sender, client)
+        verify_signature(client.identity_key, commitment.signature, SeedCommitment.signed_payload(
+            ctx.digest, commitment.sender, commitment.commitment))
+    elif stage == ADVERTISE:
         advert = wire.advert_from_json(payload)
-        signed = KeyAdvert.signed_payload(ctx.digest, advert.sender, advert.cipher_public_key,
-                                          advert.mask_public_key)
         _check_sender(advert.sender, client)
-        verify_signature(client.identity_key, advert.signature, signed)
+        seen, committed = _commitments(session, round_row, ctx)
+        graph_seed.check_reveal(ctx, {client.id: client.identity_key}, seen, committed, advert)
         if advert.cipher_public_key == advert.mask_public_key:
             raise ProtocolError("the two advertised public keys must differ")
         for key in (advert.cipher_public_key, advert.mask_public_key):
             kex.check_public_key(key)
     elif stage == SHARE:
         envelopes = wire.envelopes_from_json(payload, limit=k, threshold=ctx.params.threshold)
-        allowed = {a["sender"] for a in _relay(session, round_row.id, ADVERTISE, client.id)}
+        allowed = _seeded(session, round_row).graph[client.id] & {
+            a["sender"] for a in _relay(session, round_row.id, ADVERTISE, _BROADCAST)}
         if any(e.sender != client.id for e in envelopes) or \
                 sorted(e.recipient for e in envelopes) != sorted(allowed):
             raise ProtocolError("envelopes must go to each advertising neighbour exactly once")
@@ -148,7 +153,8 @@ def _precheck(session: Session, round_row: RoundRow, client: ClientRow, stage: s
         sig = wire.signature_from_json(payload)
         _check_sender(sig.sender, client)
         survivors = wire.survivors_from_json(_relay(session, round_row.id, MASKED, _BROADCAST))
-        verify_signature(client.identity_key, sig.signature, survivors.signed_payload(ctx.digest))
+        verify_signature(client.identity_key, sig.signature,
+                         survivors.signed_payload(_seeded(session, round_row).digest))
     elif stage == UNMASK:
         shares = wire.unmask_from_json(payload, limit=k)
         _check_sender(shares.sender, client)
@@ -159,6 +165,24 @@ def _precheck(session: Session, round_row: RoundRow, client: ClientRow, stage: s
             raise RoundStateError(f"the round is in stage {round_row.stage!r}, not "
                                   f"{UNMASK!r}") from None
         check_revealed_shares(survivors, shares, *_envelopes_of(session, round_row, client.id))
+
+
+def _commitments(session: Session, round_row: RoundRow, ctx: RoundContext
+                 ) -> tuple[bytes, dict[int, bytes]]:
+    """The digest of the relayed seed commitments, and each committer's commitment."""
+    relayed = wire.commitments_from_json(_relay(session, round_row.id, COMMIT, _BROADCAST),
+                                         limit=len(round_row.participants))
+    return (graph_seed.commitments_digest(ctx, relayed),
+            {c.sender: c.commitment for c in relayed})
+
+
+def _seeded(session: Session, round_row: RoundRow) -> RoundContext:
+    """The round's context with its graph seed, from the relayed commitments and adverts."""
+    ctx = context_of(round_row)
+    seen, committed = _commitments(session, round_row, ctx)
+    adverts = wire.adverts_from_json(_relay(session, round_row.id, ADVERTISE, _BROADCAST),
+                                     limit=len(round_row.participants))
+    return graph_seed.seeded_context(ctx, seen, committed, adverts)
 
 
 def _envelopes_of(session: Session, round_row: RoundRow, client_id: int
@@ -279,16 +303,20 @@ def _masked_input_digest(blobs: BlobStore, round_row: RoundRow, client: ClientRo
     return writer.finish()[0], writer
 
 
+_LISTED = (COMMIT, ADVERTISE, SHARE, CONSISTENCY, UNMASK)
+"""Stages whose senders are listed in one place (the others': one relay row each)."""
+
+
 def _admitted(session: Session, round_row: RoundRow, stage: str, client_id: int) -> bool:
     """May ``client_id`` send in ``stage``? (One indexed lookup: uploads stay O(1) in n.)"""
-    if stage in (ADVERTISE, CONSISTENCY, UNMASK):
+    if stage in _LISTED:
         return client_id in _expected(session, round_row, stage)
     previous = STAGES[STAGES.index(stage) - 1]
     return session.get(RelayRow, (round_row.id, previous, client_id)) is not None
 
 
 def _expected_count(session: Session, round_row: RoundRow, stage: str) -> int:
-    if stage in (ADVERTISE, CONSISTENCY, UNMASK):
+    if stage in _LISTED:
         return len(_expected(session, round_row, stage))
     previous = STAGES[STAGES.index(stage) - 1]
     return int(session.scalar(select(func.count()).select_from(RelayRow).where(
@@ -297,8 +325,11 @@ def _expected_count(session: Session, round_row: RoundRow, stage: str) -> int:
 
 def _expected(session: Session, round_row: RoundRow, stage: str) -> set[int]:
     """Who may (and is waited for to) send in a stage whose senders are listed in one place."""
-    if stage == ADVERTISE:
+    if stage == COMMIT:
         return set(round_row.participants)
+    if stage in (ADVERTISE, SHARE):
+        previous = STAGES[STAGES.index(stage) - 1]
+        return {m["sender"] for m in _relay(session, round_row.id, previous, _BROADCAST)}
     if stage == CONSISTENCY:
         return set(_relay(session, round_row.id, MASKED, _BROADCAST)["survivors"])
     assert stage == UNMASK
@@ -309,8 +340,8 @@ def _replay(session: Session, blobs: BlobStore, round_row: RoundRow, upto: str) 
     """Rebuild the state machine from the stored messages of every stage up to ``upto``."""
     ctx = context_of(round_row)
     server = SecAggServer(ctx, roster=_roster(session, round_row.participants))
-    closers = [server.close_advertise_keys, server.close_share_keys, server.close_masked_input,
-               server.close_consistency]
+    closers = [server.close_commit_seed, server.close_advertise_keys, server.close_share_keys,
+               server.close_masked_input, server.close_consistency]
     for index, stage in enumerate(STAGES[: STAGES.index(upto) + 1]):
         messages = rounds.stage_messages(session, round_row.id, stage)
         if stage == MASKED:  # every accusation before any vector it names is summed
@@ -342,7 +373,9 @@ def _feed(server: SecAggServer, ctx: RoundContext, stage: str, sender: int, body
             accused=_accused(body, ctx)))
         return
     payload = json.loads(body)
-    if stage == ADVERTISE:
+    if stage == COMMIT:
+        server.receive_commitment(wire.commitment_from_json(payload))
+    elif stage == ADVERTISE:
         server.receive_advert(wire.advert_from_json(payload))
     elif stage == SHARE:
         server.receive_shares(sender, wire.envelopes_from_json(
@@ -391,9 +424,10 @@ def _timeout(session: Session, round_row: RoundRow) -> float:
 
 
 def _close(server: SecAggServer, stage: str, round_row: RoundRow) -> dict[int, Any]:
+    if stage == COMMIT:
+        return {_BROADCAST: [wire.commitment_to_json(c) for c in server.close_commit_seed()]}
     if stage == ADVERTISE:
-        return {u: [wire.advert_to_json(a) for a in adverts]
-                for u, adverts in server.close_advertise_keys().items()}
+        return {_BROADCAST: [wire.advert_to_json(a) for a in server.close_advertise_keys()]}
     if stage == SHARE:
         return {u: wire.envelopes_to_json(envs) for u, envs in server.close_share_keys().items()}
     if stage == MASKED:

@@ -74,6 +74,7 @@ def _cohort(admin: Admin, server: LocalServer, n: int, dim: int,
     drivers = [SecAggDriver(t, fid, round_json, client_id=cid, identity_key=key, roster=roster,
                             federation=fed)
                for t, cid, key in members]
+    _parallel(pool, lambda d: d.commit(), drivers)
     _parallel(pool, lambda d: d.advertise(), drivers)
     _parallel(pool, lambda d: d.share(), drivers)
     return fid, drivers

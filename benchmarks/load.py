@@ -50,11 +50,8 @@ def _timed_round(client: Client, round_json: dict[str, Any], update: np.ndarray
     driver = SecAggDriver(client.transport, client.state.federation_id, round_json,
                           client_id=client.client_id, identity_key=client.identity_key,
                           roster=client.roster(), federation=client.federation())
-    steps = (("advertise-keys", driver.advertise), ("share-keys", driver.share),
-             ("masked-input", lambda: driver.upload(driver.masked_bytes(update))),
-             ("consistency-check", driver.sign), ("unmask", driver.unmask))
     timings = []
-    for stage, step in steps:
+    for stage, step in driver.steps(update):
         t0 = time.perf_counter()
         step()
         driver.wait_past(stage, timeout=STAGE_TIMEOUT)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,8 @@ from blindsum.errors import ConfigError, RoundStateError, ServiceUnavailableErro
 
 __all__ = ["ORDER", "SecAggDriver", "required_params", "round_seed_of", "stage_index"]
 
-ORDER = ("advertise-keys", "share-keys", "masked-input", "consistency-check", "unmask", "closed")
+ORDER = ("commit-seed", "advertise-keys", "share-keys", "masked-input", "consistency-check",
+         "unmask", "closed")
 LONG_POLL_SECONDS = 25.0
 
 
@@ -51,7 +53,8 @@ def required_params(federation: dict[str, Any], num_clients: int) -> SecAggParam
 
 
 class SecAggDriver:
-    """Advertise, share, upload the masked input, sign, unmask: each a method, or ``run``."""
+    """Commit, advertise, share, upload the masked input, sign, unmask: each a method, or
+    ``run``."""
 
     def __init__(self, transport: Transport, federation_id: str, round_json: dict[str, Any],
                  *, client_id: int, identity_key: Ed25519PrivateKey,
@@ -102,11 +105,18 @@ class SecAggDriver:
     def _send(self, stage: str, payload: Any) -> None:
         self.transport.post(f"{self.url}/secagg/{stage}", json=payload)
 
+    def commit(self) -> None:
+        self._send("commit-seed", wire.commitment_to_json(self.machine.commit_seed()))
+
     def advertise(self) -> None:
-        self._send("advertise-keys", wire.advert_to_json(self.machine.advertise_keys()))
+        commitments = wire.commitments_from_json(self._relay("commit-seed"),
+                                                 limit=len(self.context.participants))
+        self._send("advertise-keys",
+                   wire.advert_to_json(self.machine.advertise_keys(commitments)))
 
     def share(self) -> None:
-        adverts = [wire.advert_from_json(a) for a in self._relay("advertise-keys")]
+        adverts = wire.adverts_from_json(self._relay("advertise-keys"),
+                                         limit=len(self.context.participants))
         self._send("share-keys", wire.envelopes_to_json(self.machine.share_keys(adverts)))
 
     def masked_bytes(self, update: np.ndarray) -> bytes:
@@ -156,12 +166,16 @@ class SecAggDriver:
                     f"the round stayed in stage {stage!r} for {timeout:.0f} s; "
                     "other clients may be slow (the stage deadline will move it on)")
 
+    def steps(self, update: np.ndarray) -> tuple[tuple[str, Callable[[], None]], ...]:
+        """Each stage with the step that takes part in it, in order."""
+        return (("commit-seed", self.commit), ("advertise-keys", self.advertise),
+                ("share-keys", self.share),
+                ("masked-input", lambda: self.upload(self.masked_bytes(update))),
+                ("consistency-check", self.sign), ("unmask", self.unmask))
+
     def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> dict[str, Any]:
         """Take part in every stage; returns the final round (closed, with contributors)."""
-        steps = (("advertise-keys", self.advertise), ("share-keys", self.share),
-                 ("masked-input", lambda: self.upload(self.masked_bytes(update))),
-                 ("consistency-check", self.sign), ("unmask", self.unmask))
-        for stage, step in steps:
+        for stage, step in self.steps(update):
             if stage_index(self.round["stage"]) > stage_index(stage):
                 raise RoundStateError(f"the round is past {stage!r}; this client missed it")
             step()

@@ -70,6 +70,8 @@ def _drop_after_keys(client: Client, round_json: dict[str, Any]) -> None:
     driver = SecAggDriver(client.transport, client.state.federation_id, round_json,
                           client_id=client.client_id, identity_key=client.identity_key,
                           roster=client.roster(), federation=client.federation())
+    driver.commit()
+    driver.wait_past("commit-seed", timeout=120)
     driver.advertise()
     driver.wait_past("advertise-keys", timeout=120)
     driver.share()

@@ -10,10 +10,12 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from blindsum.crypto.secagg.client import SecAggClient
+from blindsum.crypto.secagg.context import RoundContext
 from blindsum.crypto.secagg.messages import (
     ConsistencySignature,
     KeyAdvert,
     MaskedInput,
+    SeedCommitment,
     ShareEnvelope,
     SurvivorSet,
 )
@@ -90,33 +92,46 @@ class StepwiseRound:
                  params: SecAggParams | None = None,
                  inputs: dict[int, np.ndarray] | None = None) -> None:
         self.cohort = cohort or new_cohort(n, dim, params=params)
-        self.ctx = self.cohort.context
+        base = self.cohort.context
         roster = self.cohort.roster
-        self.server = SecAggServer(self.ctx, roster=roster)
-        self.clients = {u: SecAggClient(self.ctx, client_id=u, identity_key=k, roster=roster,
+        self.server = SecAggServer(base, roster=roster)
+        self.clients = {u: SecAggClient(base, client_id=u, identity_key=k, roster=roster,
                                         required=self.cohort.required)
                         for u, k in self.cohort.identity_keys.items()}
         rng = np.random.default_rng(0)
-        self.inputs = inputs or {u: rng.integers(0, 2**32, self.ctx.dimension, dtype=np.uint32)
-                                 for u in self.ctx.participants}
+        self.inputs = inputs or {u: rng.integers(0, 2**32, base.dimension, dtype=np.uint32)
+                                 for u in base.participants}
+
+    @property
+    def ctx(self) -> RoundContext:
+        """The round's context as the server has it (with the graph once adverts closed)."""
+        return self.server.context
 
     def fresh(self) -> StepwiseRound:
         """A new round on the same cohort and inputs."""
         return StepwiseRound(cohort=self.cohort, inputs=self.inputs)
 
-    def advertise(self) -> dict[int, tuple[KeyAdvert, ...]]:
+    def commit(self) -> tuple[SeedCommitment, ...]:
         for cl in self.clients.values():
-            self.server.receive_advert(cl.advertise_keys())
+            self.server.receive_commitment(cl.commit_seed())
+        return self.server.close_commit_seed()
+
+    def advertise(self) -> tuple[KeyAdvert, ...]:
+        """Commit and advertise: every advert, relayed to every client (the graph is drawn)."""
+        commitments = self.commit()
+        for cl in self.clients.values():
+            self.server.receive_advert(cl.advertise_keys(commitments))
         return self.server.close_advertise_keys()
 
     def share(self) -> dict[int, tuple[ShareEnvelope, ...]]:
         adverts = self.advertise()
         for u, cl in self.clients.items():
-            self.server.receive_shares(u, cl.share_keys(adverts[u]))
+            self.server.receive_shares(u, cl.share_keys(adverts))
         return self.server.close_share_keys()
 
-    def mask(self, skip: tuple[int, ...] = ()) -> SurvivorSet:
-        inbox = self.share()
+    def mask(self, skip: tuple[int, ...] = (),
+             inbox: dict[int, tuple[ShareEnvelope, ...]] | None = None) -> SurvivorSet:
+        inbox = self.share() if inbox is None else inbox
         for u, cl in self.clients.items():
             if u not in skip:
                 self.server.receive_masked_input(cl.mask_encoded(inbox[u], self.inputs[u]))

@@ -3,6 +3,7 @@ that matters: trying to reconstruct one client's exact input from everything it 
 
 The server here is not :class:`SecAggServer`: it relays whatever its plan says (any subset
 of adverts and envelopes to each client, any survivor set to each client, any signatures),
+may leave out any participants' seed reveals to choose among graphs (``relay_adverts``),
 keeps every message it ever saw, and may collude with clients (it then holds their keys
 and the shares they received). :func:`reconstruct_inputs` then does what a real attacker
 would: pools every share from every view, combines whatever reaches the threshold, and
@@ -22,6 +23,7 @@ import numpy as np
 
 from blindsum.crypto.hazmat import kex, shamir
 from blindsum.crypto.hazmat.prg import MaskExpander
+from blindsum.crypto.secagg import graph_seed
 from blindsum.crypto.secagg.client import SecAggClient
 from blindsum.crypto.secagg.context import RoundContext
 from blindsum.crypto.secagg.keys import mask_private_key, self_mask_seed
@@ -43,7 +45,7 @@ class Plan:
     """What the lying server shows each client.
 
     Attributes:
-        adverts: per client, whose adverts it is shown (default: every neighbour).
+        adverts: per client, whose adverts it is shown (default: every relayed advert).
         held: per client, whose envelopes it is handed (default: every neighbour that shared).
         views: per client, the survivor set it is shown (no entry: it is shown nothing).
         signatures_for: per client, whose signatures over *its* view it is shown (default:
@@ -62,6 +64,8 @@ class Plan:
 class Collected:
     """Everything the server saw, plus what its colluders told it."""
 
+    context: RoundContext | None = None  # with the graph seed the relayed adverts give
+    contexts: dict[int, RoundContext] = field(default_factory=dict)  # what each client drew
     adverts: dict[int, KeyAdvert] = field(default_factory=dict)
     held: dict[int, set[int]] = field(default_factory=dict)  # whom each input is masked with
     masked: dict[int, np.ndarray] = field(default_factory=dict)
@@ -72,19 +76,43 @@ class Collected:
 
 
 class LyingServer:
-    """Drives real :class:`SecAggClient` objects through a round the way ``plan`` says."""
+    """Drives real :class:`SecAggClient` objects through a round the way ``plan`` says.
+
+    Every client commits and advertises on construction; the server then sees every reveal
+    before it decides whose adverts to relay (:meth:`relay_adverts`), which fixes the graph
+    (``ctx``, ``graph``)."""
 
     def __init__(self, cohort: SimulatedCohort, *,
                  client_factory: Callable[[int], SecAggClient] | None = None) -> None:
         self.cohort = cohort
-        self.ctx = cohort.context
+        base = cohort.context
         roster = cohort.roster
         make = client_factory or (lambda u: SecAggClient(
-            self.ctx, client_id=u, identity_key=cohort.identity_keys[u], roster=roster,
+            base, client_id=u, identity_key=cohort.identity_keys[u], roster=roster,
             required=cohort.required))
-        self.clients = {u: make(u) for u in self.ctx.participants}
-        self.graph = self.ctx.graph
+        self.clients = {u: make(u) for u in base.participants}
         self.out = Collected()
+        self.commitments = tuple(cl.commit_seed() for cl in self.clients.values())
+        self.out.adverts = {u: cl.advertise_keys(self.commitments)
+                            for u, cl in self.clients.items()}
+        self._seen = graph_seed.commitments_digest(base, self.commitments)
+        self._committed = {c.sender: c.commitment for c in self.commitments}
+        self.relayed: tuple[KeyAdvert, ...] = ()
+
+    def graph_if(self, left_out: AbstractSet[int]) -> RoundContext:
+        """The context the clients would draw if the reveals of ``left_out`` were withheld."""
+        return graph_seed.seeded_context(self.cohort.context, self._seen, self._committed,
+                                         self._relayable(left_out))
+
+    def _relayable(self, left_out: AbstractSet[int]) -> tuple[KeyAdvert, ...]:
+        return tuple(a for u, a in sorted(self.out.adverts.items()) if u not in left_out)
+
+    def relay_adverts(self, left_out: AbstractSet[int] = frozenset()) -> RoundContext:
+        """Fix whose adverts are relayed (so the graph); the drawn context."""
+        self.relayed = self._relayable(left_out)
+        self.ctx = self.out.context = self.graph_if(left_out)
+        self.graph = self.ctx.graph
+        return self.ctx
 
     def _try(self, u: int, step: Callable[..., T], *args: object) -> T | None:
         try:
@@ -94,16 +122,23 @@ class LyingServer:
             return None
 
     def run(self, plan: Plan, inputs: Mapping[int, np.ndarray]) -> Collected:
+        if not self.relayed:
+            self.relay_adverts()
         out, clients, graph = self.out, self.clients, self.graph
-        for u, cl in clients.items():
-            out.adverts[u] = cl.advertise_keys()
+        relayed = {a.sender for a in self.relayed}
         envelopes: dict[int, list] = defaultdict(list)
         for u, cl in clients.items():
-            shown = plan.adverts.get(u, graph[u])
+            if u not in relayed:
+                continue
+            shown = plan.adverts.get(u, relayed)
             sent = self._try(u, cl.share_keys, [out.adverts[v] for v in sorted(shown)])
+            if sent is not None:
+                out.contexts[u] = cl.context
             for env in sent or ():
                 envelopes[env.recipient].append(env)
         for u, cl in clients.items():
+            if u not in relayed:
+                continue
             if u in plan.colluders:
                 out.colluder_mask_keys[u] = kex.private_bytes(cl._mask_key)
             given = [e for e in envelopes[u] if e.sender in plan.held.get(u, graph[u])]
@@ -184,13 +219,13 @@ def _revealed_pairs(seen: Collected) -> dict[frozenset[int], bytes]:
 
 def reconstruct_inputs(cohort: SimulatedCohort, seen: Collected) -> dict[int, np.ndarray]:
     """Every single client's encoded input the server can compute exactly, by unmasking it."""
-    ctx = cohort.context
     seeds, keys = pooled_secrets(cohort, seen)
     revealed = _revealed_pairs(seen)
     recovered: dict[int, np.ndarray] = {}
     for u, y in seen.masked.items():
         if u not in seeds:
             continue
+        ctx = seen.contexts[u]  # the digest u derived its pair masks under
         pair_seeds = [(v, _pair_seed(ctx, seen, keys, revealed, u, v))
                       for v in sorted(seen.held[u])]
         if any(seed is None for _, seed in pair_seeds):
@@ -226,9 +261,9 @@ def exposed_sums(cohort: SimulatedCohort, seen: Collected) -> list[frozenset[int
     stuck: set[int] = set()
     for u in seen.masked:
         for v in seen.held[u]:
-            if _pair_seed(cohort.context, seen, keys, revealed, u, v) is not None:
+            if _pair_seed(seen.contexts[u], seen, keys, revealed, u, v) is not None:
                 continue
-            if v in seen.masked and u in seen.held[v]:
+            if v in seen.masked and u in seen.held[v] and seen.contexts[u] == seen.contexts[v]:
                 parent[find(u)] = find(v)
             else:
                 stuck.add(u)

@@ -10,7 +10,8 @@ def test_load_bench_runs_rounds_and_reports_latency_and_memory() -> None:
     report = run_load_bench(LoadBenchConfig(clients=5, dim=500, rounds=2), progress=steps.append)
     assert report["exact_rounds"] == 2
     assert report["rounds_per_minute"] > 0 and report["server_peak_rss_bytes"] > 0
-    assert set(report["stage_latency"]) == {"advertise-keys", "share-keys", "masked-input",
+    assert set(report["stage_latency"]) == {"commit-seed", "advertise-keys", "share-keys",
+                                            "masked-input",
                                             "consistency-check", "unmask"}
     for row in [*report["stage_latency"].values(), report["all_stages"]]:
         assert 0 < row["p50"] <= row["p99"]

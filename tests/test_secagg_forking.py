@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from blindsum.crypto.secagg import SecAggParams
+from blindsum.crypto.secagg.context import RoundContext
 from blindsum.crypto.secagg.messages import SurvivorSet
 from blindsum.crypto.secagg.simulate import SimulatedCohort, new_cohort
 from blindsum.errors import ConfigError, InvalidSignatureError
@@ -36,24 +37,23 @@ def _recovered(cohort: SimulatedCohort, seen, inputs) -> set[int]:
             if np.array_equal(x, inputs[u])}
 
 
-def _position(cohort: SimulatedCohort, victim: int):
-    ring = cohort.context.ring
+def _position(ctx: RoundContext, victim: int):
+    ring = ctx.ring
     at = ring.index(victim)
     return lambda i: ring[(at + i) % len(ring)]
 
 
-def forking_plan(cohort: SimulatedCohort, victim: int) -> Plan:
+def forking_plan(ctx: RoundContext, victim: int) -> Plan:
     """Issue 11's break: the victim holds only t envelopes (the far t/2 neighbours on each
     side, set H); group A = victim + H sees everyone but the victim's other neighbours
     survive, so A reveals the victim's self-mask seed; group B sees H dropped, so B reveals
     every mask key in H; y_victim minus PRG(b) and the H pair masks is the input."""
-    ctx = cohort.context
     graph, k, t = ctx.graph, ctx.params.neighbours, ctx.params.threshold
-    rel, half = _position(cohort, victim), k // 2
+    rel, half = _position(ctx, victim), k // 2
     plus, minus = (t + 1) // 2, t // 2
     held = ({rel(i) for i in range(half - plus + 1, half + 1)}
             | {rel(-i) for i in range(half - minus + 1, half + 1)})
-    everyone = set(ctx.participants)
+    everyone = set(ctx.graph_members)
     group_a = {victim} | held
     universe_a = everyone - (graph[victim] - held)
     view_a = SurvivorSet(tuple(sorted(universe_a)), ())
@@ -74,7 +74,7 @@ def test_forking_server_reconstructs_no_input(n, victims) -> None:
     inputs = _inputs(cohort)
     for victim in cohort.context.participants[:victims]:
         server = LyingServer(cohort)
-        seen = server.run(forking_plan(cohort, victim), inputs)
+        seen = server.run(forking_plan(server.relay_adverts(), victim), inputs)
         assert _recovered(cohort, seen, inputs) == set()
         assert exposed_sums(cohort, seen) == []
         # the victim's group is far below the quorum and refuses to unmask
@@ -101,11 +101,11 @@ def test_control_t_colluding_neighbours_do_recover_the_victim() -> None:
     cohort = new_cohort(30, 32)
     inputs = _inputs(cohort)
     victim, t = 1, cohort.context.params.threshold
-    colluders = set(sorted(cohort.context.graph[victim])[:t])
+    server = LyingServer(cohort)
+    colluders = set(sorted(server.relay_adverts().graph[victim])[:t])
     everyone = cohort.context.participants
     honest = SurvivorSet(tuple(everyone), ())
-    seen = LyingServer(cohort).run(
-        Plan(views={u: honest for u in everyone}, colluders=colluders), inputs)
+    seen = server.run(Plan(views={u: honest for u in everyone}, colluders=colluders), inputs)
     assert victim in _recovered(cohort, seen, inputs)
 
 
@@ -147,7 +147,8 @@ def test_a_set_certified_by_the_old_threshold_is_refused() -> None:
 def test_a_certificate_replayed_from_another_round_is_refused(stepwise_round) -> None:
     r = stepwise_round(n=8)
     signatures = r.sign()
-    later = SimulatedCohort(dataclasses.replace(r.ctx, round_number=2, round_seed=os.urandom(32)),
+    later = SimulatedCohort(dataclasses.replace(r.cohort.context, round_number=2,
+                                                round_seed=os.urandom(32)),
                             r.cohort.identity_keys)
     r2 = stepwise_round(cohort=later, inputs=r.inputs)
     r2.sign()  # the same clients, the same survivor set, one round later
@@ -197,7 +198,8 @@ def test_withheld_envelopes_expose_no_input_and_no_partial_sum() -> None:
     neighbours out, and what is unmasked is the sum of all survivors and nothing smaller."""
     cohort = new_cohort(30, 32)
     inputs = _inputs(cohort)
-    ctx = cohort.context
+    server = LyingServer(cohort)
+    ctx = server.relay_adverts()
     victim, t = 1, ctx.params.threshold
     neighbours = sorted(ctx.graph[victim])
     held, left_out = set(neighbours[:t]), set(neighbours[t:])
@@ -205,34 +207,44 @@ def test_withheld_envelopes_expose_no_input_and_no_partial_sum() -> None:
     plan = Plan(held={u: ctx.graph[u] - left_out for u in survivors.survivors},
                 views={u: survivors for u in survivors.survivors})
     plan.held[victim] = held
-    seen = LyingServer(cohort).run(plan, inputs)
+    seen = server.run(plan, inputs)
     assert len(seen.held[victim]) == t < ctx.params.neighbours
     assert _recovered(cohort, seen, inputs) == set()
     assert exposed_sums(cohort, seen) == [frozenset(survivors.survivors)]
 
 
+def _ground(cohort: SimulatedCohort, victim: int, colluders: set[int]
+            ) -> tuple[LyingServer, set[int]]:
+    """A server that has seen every reveal and left out the max_unrevealed participants whose
+    absence puts the most colluders next to the victim (best of 300 tries)."""
+    params = cohort.context.params
+    server = LyingServer(cohort)
+    rng = np.random.default_rng(5)
+    others = [u for u in cohort.context.participants if u != victim and u not in colluders]
+    choices = [set(rng.choice(others, params.max_unrevealed, replace=False).tolist())
+               for _ in range(300)]
+    best = max(choices, key=lambda out: len(server.graph_if(out).graph[victim] & colluders))
+    server.relay_adverts(best)
+    return server, best
+
+
 def test_a_ground_graph_gives_the_colluders_nothing() -> None:
-    """With c colluders declared, the server grinds round seeds for the graph that puts the
-    most colluders next to the victim, then runs the forking attack and an honest-looking
-    round on it: t > c, so neither reconstructs the victim (privacy holds for every graph)."""
-    base = new_cohort(30, 32, params=SecAggParams.derive(30, corruption_rate=0.1))
-    c = base.context.params.max_corrupted
-    victim, colluders = 1, set(range(2, 2 + c))
-
-    def surrounded(seed: bytes) -> int:
-        ctx = dataclasses.replace(base.context, round_seed=seed)
-        return len(ctx.graph[victim] & colluders)
-
-    best = max((os.urandom(32) for _ in range(300)), key=surrounded)
-    assert surrounded(best) == c  # the grinding found a graph with every colluder adjacent
-    cohort = SimulatedCohort(dataclasses.replace(base.context, round_seed=best),
-                             base.identity_keys)
+    """With c colluders declared, the server grinds what it still controls (whose seed reveals
+    to leave out, up to max_unrevealed of them) for the graph that puts the most colluders next
+    to the victim, then runs the forking attack and an honest-looking round on it: t > c, so
+    neither reconstructs the victim (privacy holds for every graph)."""
+    cohort = new_cohort(30, 32, params=SecAggParams.derive(30, corruption_rate=0.1))
+    c, victim = cohort.context.params.max_corrupted, 1
+    colluders = set(range(2, 2 + c))
     inputs = _inputs(cohort)
-    everyone = cohort.context.participants
-    honest = SurvivorSet(tuple(everyone), ())
-    for plan in (Plan(views={u: honest for u in everyone}, colluders=colluders),
-                 dataclasses.replace(forking_plan(cohort, victim), colluders=colluders)):
-        seen = LyingServer(cohort).run(plan, inputs)
+    for forking in (False, True):
+        server, left_out = _ground(cohort, victim, colluders)
+        assert len(server.ctx.graph[victim] & colluders) == c  # every colluder adjacent
+        everyone = [u for u in cohort.context.participants if u not in left_out]
+        honest = SurvivorSet(tuple(everyone), ())
+        plan = (forking_plan(server.ctx, victim) if forking
+                else Plan(views={u: honest for u in everyone}))
+        seen = server.run(dataclasses.replace(plan, colluders=colluders), inputs)
         assert victim not in _recovered(cohort, seen, inputs)
         honest_groups = [g - colluders for g in exposed_sums(cohort, seen)]
         assert all(len(g) >= len(everyone) - c for g in honest_groups if g)
@@ -244,11 +256,11 @@ def test_survivors_a_colluder_could_split_are_refused() -> None:
     params = SecAggParams(num_clients=24, neighbours=4, threshold=3, min_survivors=3,
                           max_corrupted=1)
     cohort = new_cohort(24, 16, params=params)
-    rel = _position(cohort, cohort.context.participants[0])
+    server = LyingServer(cohort)
+    rel = _position(server.relay_adverts(), cohort.context.participants[0])
     dropped = {rel(0), rel(1), rel(12)}  # windows {0, 1} and {12, 13}: only rel(13) remains
     survivors = SurvivorSet(tuple(u for u in cohort.context.participants if u not in dropped),
                             ())
-    server = LyingServer(cohort)
     seen = server.run(Plan(views={rel(5): survivors}), _inputs(cohort))
     assert "connected" in seen.refused[rel(5)]
     assert seen.unmask == []

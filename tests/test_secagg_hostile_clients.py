@@ -29,7 +29,7 @@ def _forge(advert: KeyAdvert, **changes: bytes) -> KeyAdvert:
 
 def test_server_rejects_forged_advert_and_keeps_state(stepwise_round) -> None:
     r = stepwise_round()
-    honest = r.clients[1].advertise_keys()
+    honest = r.clients[1].advertise_keys(r.commit())
     forged = _forge(honest, signature=bytes(64))
     with pytest.raises(InvalidSignatureError):
         r.server.receive_advert(forged)
@@ -61,7 +61,7 @@ def test_server_rejects_input_from_a_client_that_shared_no_keys(stepwise_round) 
 
 def test_server_rejects_out_of_stage_messages(stepwise_round) -> None:
     r = stepwise_round()
-    advert = r.clients[1].advertise_keys()
+    advert = r.clients[1].advertise_keys(r.commit())
     r.server.receive_advert(advert)
     with pytest.raises(RoundStateError):
         r.server.receive_masked_input(MaskedInput(1, np.zeros(16, dtype=np.uint32)))
@@ -72,7 +72,7 @@ def test_server_rejects_out_of_stage_messages(stepwise_round) -> None:
 def test_server_rejects_envelopes_not_covering_all_neighbours(stepwise_round) -> None:
     r = stepwise_round()
     adverts = r.advertise()
-    envs = r.clients[1].share_keys(adverts[1])
+    envs = r.clients[1].share_keys(adverts)
     with pytest.raises(ProtocolError):
         r.server.receive_shares(1, envs[1:])
     with pytest.raises(ProtocolError):
@@ -156,7 +156,7 @@ def test_garbage_envelopes_exclude_their_sender_and_the_round_finishes(stepwise_
     adverts = r.advertise()
     hostile = 3
     for u, cl in r.clients.items():
-        envelopes = cl.share_keys(adverts[u])
+        envelopes = cl.share_keys(adverts)
         if u == hostile:
             envelopes = tuple(dataclasses.replace(e, ciphertext=bytes(len(e.ciphertext)))
                               for e in envelopes)
@@ -229,26 +229,12 @@ def inbox_senders(inbox, u: int) -> list[int]:
 def test_server_aborts_when_survivors_disconnect_the_graph(stepwise_round) -> None:
     params = SecAggParams(num_clients=12, neighbours=4, threshold=3, min_survivors=3)
     r = stepwise_round(n=12, params=params)
+    inbox = r.share()
     # Drop two opposite pairs on the ring: the ring splits into two arcs.
-    ring = _ring_order(r.ctx.graph)
+    ring = r.ctx.ring
     cut = (ring[0], ring[1], ring[6], ring[7])
     with pytest.raises(ThresholdNotMetError, match="connected"):
-        r.mask(skip=cut)
-
-
-def _ring_order(graph: dict[int, frozenset[int]]) -> list[int]:
-    """Recover the ring order of a k=4 Harary graph from its adjacency."""
-    start = min(graph)
-    order = [start]
-    prev = None
-    while len(order) < len(graph):
-        cur = order[-1]
-        # ring-adjacent nodes share 2 common neighbours; distance-2 nodes share 1
-        nxt = [v for v in graph[cur] if v != prev and v not in order
-               and len(graph[cur] & graph[v]) == 2]
-        prev = cur
-        order.append(sorted(nxt)[0])
-    return order
+        r.mask(skip=cut, inbox=inbox)
 
 
 def test_reprs_carry_no_secrets(stepwise_round) -> None:
@@ -282,7 +268,7 @@ def test_a_dealer_cannot_frame_an_honest_holder(stepwise_round, monkeypatch,
     for u, cl in r.clients.items():
         monkeypatch.setattr(shamir, "split_verifiable", lying_split if u == dealer
                             else honest_split)
-        r.server.receive_shares(u, cl.share_keys(adverts[u]))
+        r.server.receive_shares(u, cl.share_keys(adverts))
     monkeypatch.setattr(shamir, "split_verifiable", honest_split)
     inbox = r.server.close_share_keys()
     masked = [cl.mask_encoded(inbox[u], r.inputs[u]) for u, cl in r.clients.items()
@@ -302,7 +288,8 @@ def test_an_advert_with_unusable_keys_is_refused_and_the_round_finishes(
     dropped before advertising."""
     r = stepwise_round(n=8)
     hostile = 1
-    adverts = {u: cl.advertise_keys() for u, cl in r.clients.items()}
+    commitments = r.commit()
+    adverts = {u: cl.advertise_keys(commitments) for u, cl in r.clients.items()}
     mine = adverts[hostile]
     cipher, mask = {
         "the same key twice": (mine.cipher_public_key, mine.cipher_public_key),
@@ -310,8 +297,10 @@ def test_an_advert_with_unusable_keys_is_refused_and_the_round_finishes(
         "a low-order cipher key": ((1).to_bytes(32, "little"), mine.mask_public_key),
         "another client's keys": (adverts[2].cipher_public_key, adverts[2].mask_public_key),
     }[keys]
-    payload = KeyAdvert.signed_payload(r.ctx.digest, hostile, cipher, mask)
-    bad = KeyAdvert(hostile, cipher, mask, sign(r.cohort.identity_keys[hostile], payload))
+    payload = KeyAdvert.signed_payload(r.ctx.digest, r.clients[hostile]._seen, hostile, cipher,
+                                       mask, mine.seed_reveal)
+    bad = KeyAdvert(hostile, cipher, mask, mine.seed_reveal,
+                    sign(r.cohort.identity_keys[hostile], payload))
     for u in sorted(adverts, key=lambda u: u == hostile):  # the hostile one arrives last
         if u == hostile:
             with pytest.raises(BlindsumError):
@@ -321,7 +310,7 @@ def test_an_advert_with_unusable_keys_is_refused_and_the_round_finishes(
     relayed = r.server.close_advertise_keys()
     honest = [u for u in r.ctx.participants if u != hostile]
     for u in honest:
-        r.server.receive_shares(u, r.clients[u].share_keys(relayed[u]))
+        r.server.receive_shares(u, r.clients[u].share_keys(relayed))
     inbox = r.server.close_share_keys()
     masked = [r.clients[u].mask_encoded(inbox[u], r.inputs[u]) for u in honest]
     _, result = r.finish(masked)
@@ -334,12 +323,13 @@ def test_a_dealer_sharing_another_key_than_it_advertised_is_named(stepwise_round
     pair seeds remove its masks, and it is the one named."""
     r = stepwise_round(n=8)
     dealer = 3
+    commitments = r.commit()
     for cl in r.clients.values():
-        r.server.receive_advert(cl.advertise_keys())
+        r.server.receive_advert(cl.advertise_keys(commitments))
     r.clients[dealer]._mask_secret = shamir.random_secret()  # shares of another secret
     relayed = r.server.close_advertise_keys()
     for u, cl in r.clients.items():
-        r.server.receive_shares(u, cl.share_keys(relayed[u]))
+        r.server.receive_shares(u, cl.share_keys(relayed))
     inbox = r.server.close_share_keys()
     masked = [cl.mask_encoded(inbox[u], r.inputs[u]) for u, cl in r.clients.items()
               if u != dealer]  # and it drops before its masked input

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from blindsum.crypto.hazmat import kex
 from blindsum.crypto.hazmat.signing import generate_identity_key, sign
+from blindsum.crypto.secagg import SecAggParams, graph_seed
 from blindsum.crypto.secagg.messages import KeyAdvert, SurvivorSet
+from blindsum.crypto.secagg.simulate import new_cohort
 from blindsum.crypto.secagg.stages import Stage
 from blindsum.errors import (
     InvalidSignatureError,
@@ -26,69 +29,85 @@ def _forge(advert: KeyAdvert, **changes: bytes) -> KeyAdvert:
     return dataclasses.replace(advert, **changes)
 
 
+def _swap(adverts: tuple[KeyAdvert, ...], forged: KeyAdvert) -> list[KeyAdvert]:
+    """The relayed adverts with the one from ``forged.sender`` replaced."""
+    return [forged if a.sender == forged.sender else a for a in adverts]
+
+
 def test_tampered_advert_key_is_rejected(stepwise_round) -> None:
     r = stepwise_round()
     adverts = r.advertise()
     victim = r.clients[1]
-    bad = [_forge(a, mask_public_key=kex.public_bytes(kex.generate_private_key()))
-           if i == 0 else a for i, a in enumerate(adverts[1])]
+    other = adverts[1]
+    bad = _swap(adverts, _forge(other, mask_public_key=kex.public_bytes(
+        kex.generate_private_key())))
     with pytest.raises(InvalidSignatureError):
         victim.share_keys(bad)
     assert victim.stage is Stage.ABORTED
     with pytest.raises(RoundStateError):
-        victim.share_keys(adverts[1])
+        victim.share_keys(adverts)
 
 
 def test_advert_replayed_from_another_round_is_rejected(stepwise_round) -> None:
     r, other = stepwise_round(), stepwise_round()
     adverts = r.advertise()
-    other.advertise()
-    neighbour = adverts[1][0].sender
-    # The same client's advert, honestly signed, but for another round context.
-    stale = other.clients[neighbour]
-    payload = KeyAdvert.signed_payload(other.ctx.digest, neighbour, b"\x01" * 32, b"\x02" * 32)
-    replayed = KeyAdvert(neighbour, b"\x01" * 32, b"\x02" * 32,
-                         sign(stale._identity_key, payload))
+    stale = other.advertise()[1]  # the same client's advert, honestly signed, another round
     with pytest.raises(InvalidSignatureError):
-        r.clients[1].share_keys([replayed, *adverts[1][1:]])
+        r.clients[1].share_keys(_swap(adverts, stale))
 
 
 def test_advert_signed_by_an_impostor_is_rejected(stepwise_round) -> None:
     r = stepwise_round()
     adverts = r.advertise()
-    a = adverts[1][0]
-    payload = KeyAdvert.signed_payload(r.ctx.digest, a.sender, a.cipher_public_key,
-                                       a.mask_public_key)
+    a = adverts[1]
+    payload = a.payload(r.cohort.context.digest, r.clients[1]._seen)
     impostor = _forge(a, signature=sign(generate_identity_key(), payload))
     with pytest.raises(InvalidSignatureError):
-        r.clients[1].share_keys([impostor, *adverts[1][1:]])
+        r.clients[1].share_keys(_swap(adverts, impostor))
 
 
 def test_reflected_own_keys_are_rejected(stepwise_round) -> None:
-    """A server relaying a client's own keys back as a neighbour's (reflection attack)."""
+    """A server relaying a client's own keys back as a neighbour's (reflection attack; the
+    neighbour colludes and signs them)."""
     r = stepwise_round()
     victim = r.clients[1]
-    own = victim.advertise_keys()
-    for u, cl in r.clients.items():
-        if u != 1:
-            r.server.receive_advert(cl.advertise_keys())
-    r.server.receive_advert(own)
-    adverts = r.server.close_advertise_keys()[1]
-    other = adverts[0]
-    payload = KeyAdvert.signed_payload(r.ctx.digest, other.sender, own.cipher_public_key,
-                                       own.mask_public_key)
-    reflected = KeyAdvert(other.sender, own.cipher_public_key, own.mask_public_key,
-                          sign(r.cohort.identity_keys[other.sender], payload))
-    with pytest.raises(ProtocolError, match="distinct"):
-        victim.share_keys([reflected, *adverts[1:]])
-
-
-def test_too_few_neighbour_adverts_abort_the_client(stepwise_round) -> None:
-    r = stepwise_round()
     adverts = r.advertise()
-    t = r.ctx.params.threshold
-    with pytest.raises(ThresholdNotMetError):
-        r.clients[1].share_keys(adverts[1][: t - 1])
+    own, other = adverts[0], adverts[1]
+    payload = KeyAdvert.signed_payload(r.cohort.context.digest, victim._seen, other.sender,
+                                       own.cipher_public_key, own.mask_public_key,
+                                       other.seed_reveal)
+    reflected = KeyAdvert(other.sender, own.cipher_public_key, own.mask_public_key,
+                          other.seed_reveal, sign(r.cohort.identity_keys[other.sender], payload))
+    with pytest.raises(ProtocolError, match="distinct"):
+        victim.share_keys(_swap(adverts, reflected))
+
+
+def test_withheld_adverts_cost_no_client_a_neighbour(stepwise_round) -> None:
+    """The graph joins the revealers only: however the server picks the (at most
+    max_unrevealed) adverts it withholds, client 1 shares with k advertising neighbours."""
+    params = SecAggParams(num_clients=12, neighbours=4, threshold=3, min_survivors=4)
+    r = stepwise_round(cohort=new_cohort(12, 16, params=params))
+    commitments = r.commit()
+    adverts = [cl.advertise_keys(commitments) for cl in r.clients.values()]
+    seen, committed = r.clients[1]._seen, {c.sender: c.commitment for c in commitments}
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        withheld = set(rng.choice(range(2, 13), params.max_unrevealed, replace=False).tolist())
+        shown = [a for a in adverts if a.sender not in withheld]
+        graph = graph_seed.seeded_context(r.cohort.context, seen, committed, shown).graph
+        degree = min(params.neighbours, len(shown) - 1)
+        assert len(graph[1]) == degree and not graph[1] & withheld
+    envelopes = r.clients[1].share_keys(shown)
+    assert {e.recipient for e in envelopes} == graph[1]
+
+
+def test_more_withheld_reveals_than_tolerated_abort_the_client(stepwise_round) -> None:
+    r = stepwise_round()
+    commitments = r.commit()
+    adverts = [cl.advertise_keys(commitments) for cl in r.clients.values()]
+    limit = r.cohort.context.params.max_unrevealed
+    with pytest.raises(ThresholdNotMetError, match="did not reveal"):
+        r.clients[1].share_keys(adverts[: len(adverts) - limit - 1])
 
 
 def test_tampered_envelope_is_not_used_and_its_sender_accused(stepwise_round) -> None:

@@ -7,10 +7,11 @@ import pytest
 
 from blindsum.crypto.hazmat.prg import PrgAlgorithm
 from blindsum.crypto.secagg import SecAggParams
+from blindsum.crypto.secagg.context import RoundContext
 from blindsum.crypto.secagg.simulate import new_cohort, simulate_round
 from blindsum.crypto.secagg.stages import Stage
 
-STAGES = [Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS, Stage.MASKED_INPUT,
+STAGES = [Stage.COMMIT_SEED, Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS, Stage.MASKED_INPUT,
           Stage.CONSISTENCY_CHECK, Stage.UNMASK]
 
 
@@ -30,28 +31,41 @@ def test_dropouts_at_each_stage_up_to_threshold(stage, fixture, request, encoded
     c = request.getfixturevalue(fixture)
     params = c.context.params
     inputs = encoded_inputs(c, seed=3)
-    # Drop the most clients the round can lose at this stage and still finish:
-    # each client keeps at least t live neighbours, and the survivors stay connected.
-    dropped = _max_safe_drops(c, stage)
+    # Drop the most clients the round can lose at this stage and still finish: before the
+    # graph is drawn, as many as the reveals allow; after, while each client keeps at least
+    # t live neighbours and the survivors stay connected.
+    dropped: list[int] = []
+
+    def dropping(ctx: RoundContext) -> list[int]:
+        dropped.extend(_max_safe_drops(ctx, stage))
+        return dropped
+
+    sim = simulate_round(c, inputs, drops={stage: dropping})
     assert dropped, "the scenario must drop somebody"
-    sim = simulate_round(c, inputs, drops={stage: dropped})
     assert sim.abort_reason is None, sim.abort_reason
     contributors = sim.result.contributors
-    before_input = stage in (Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS, Stage.MASKED_INPUT)
+    before_input = stage in (Stage.COMMIT_SEED, Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS,
+                             Stage.MASKED_INPUT)
     expected_ids = tuple(u for u in c.context.participants if u not in dropped or not before_input)
     assert contributors == expected_ids
     assert len(contributors) >= params.min_survivors
     np.testing.assert_array_equal(sim.result.total, modular_sum(inputs, contributors))
 
 
-def _max_safe_drops(c, stage: Stage) -> list[int]:
+def _max_safe_drops(ctx: RoundContext, stage: Stage) -> list[int]:
     """Greedily drop clients while every remaining client keeps >= t live neighbours."""
-    graph, t = c.context.graph, c.context.params.threshold
-    alive = set(c.context.participants)
+    params = ctx.params
+    spare = len(ctx.participants) - params.min_survivors
+    if stage is Stage.COMMIT_SEED:
+        return list(ctx.participants[-spare:])
+    if stage is Stage.ADVERTISE_KEYS:
+        return list(ctx.participants[-min(spare, params.max_unrevealed):])
+    graph, t = ctx.graph, params.threshold
+    alive = set(ctx.graph_members)
     dropped: list[int] = []
     for u in sorted(alive, reverse=True):
         trial = alive - {u}
-        if len(trial) < c.context.params.min_survivors:
+        if len(trial) < params.min_survivors:
             break
         if all(len(graph[v] & trial) >= t for v in trial):
             alive = trial

@@ -23,8 +23,9 @@ from blindsum.errors import NotFoundError
 router = APIRouter(prefix="/v1/federations/{federation_id}/rounds/{round_id}/secagg",
                    tags=["secagg"])
 
-JsonStage = Literal["advertise-keys", "share-keys", "consistency-check", "unmask"]
-RelayStage = Literal["advertise-keys", "share-keys", "masked-input", "consistency-check"]
+JsonStage = Literal["commit-seed", "advertise-keys", "share-keys", "consistency-check", "unmask"]
+RelayStage = Literal["commit-seed", "advertise-keys", "share-keys", "masked-input",
+                     "consistency-check"]
 ContentLength = Annotated[int, Header(ge=0)]
 Accused = Annotated[list[int] | None, Query(
     max_length=4096, description="neighbours whose envelopes this client could not use "

@@ -12,6 +12,8 @@ about who dropped out (the argument is in :mod:`blindsum.crypto.secagg.params`):
 
 * it takes part only in a round whose parameters are at least the ones it derives
   itself (``required``), so a server cannot announce a weaker k, t or quorum;
+* it uses only the graph drawn from the participants' seed commitments and reveals
+  (:mod:`~blindsum.crypto.secagg.graph_seed`), never one the server names;
 * for each neighbour it reveals *either* the share of the neighbour's self-mask
   seed (neighbour survived) *or* the share of its mask key (neighbour dropped),
   decided once, from the one survivor set it signed;
@@ -37,12 +39,14 @@ from blindsum.crypto.hazmat import feldman, kex, shamir
 from blindsum.crypto.hazmat.csprng import Csprng, RandomSource
 from blindsum.crypto.hazmat.prg import MaskExpander
 from blindsum.crypto.hazmat.signing import identity_public_bytes, sign, verify_signature
+from blindsum.crypto.secagg import graph_seed
 from blindsum.crypto.secagg.context import RoundContext
 from blindsum.crypto.secagg.keys import mask_private_key, self_mask_seed
 from blindsum.crypto.secagg.messages import (
     ConsistencySignature,
     KeyAdvert,
     MaskedInput,
+    SeedCommitment,
     ShareEnvelope,
     SharePair,
     SurvivorSet,
@@ -106,12 +110,17 @@ class SecAggClient:
         if roster[client_id] != identity_public_bytes(identity_key):
             raise ConfigError("identity_key does not match this client's enrolled key")
         self.context = context
+        """The round's context; from share-keys on, the one carrying the joint graph seed."""
         self.client_id = client_id
         self._identity_key = identity_key
         self._roster = dict(roster)
         self._rng = rng if rng is not None else Csprng()
-        self._neighbours = context.graph[client_id]
+        self._neighbours: frozenset[int] = frozenset()
         self._machine = StageMachine()
+        self._seed_share: bytes | None = None
+        self._committed: dict[int, bytes] = {}
+        self._seen = b""
+        self._advert: KeyAdvert | None = None
         self._cipher_key: X25519PrivateKey | None = None
         self._mask_key: X25519PrivateKey | None = None
         self._mask_secret: bytes | None = None
@@ -128,18 +137,40 @@ class SecAggClient:
         """The stage whose method is to be called next."""
         return self._machine.stage
 
-    def advertise_keys(self) -> KeyAdvert:
-        """Stage 1: generate the round's two X25519 key pairs and sign their public halves."""
+    def commit_seed(self) -> SeedCommitment:
+        """Stage 0: draw this client's share of the graph seed and commit to it."""
+        with self._machine.step(Stage.COMMIT_SEED, Stage.ADVERTISE_KEYS):
+            self._seed_share = graph_seed.draw_share()
+            commitment = graph_seed.commitment_to(self.context, self.client_id, self._seed_share)
+            payload = SeedCommitment.signed_payload(self.context.digest, self.client_id,
+                                                    commitment)
+            return SeedCommitment(self.client_id, commitment, sign(self._identity_key, payload))
+
+    def advertise_keys(self, commitments: Sequence[SeedCommitment]) -> KeyAdvert:
+        """Stage 1: check the commitments the server relayed (this client's among them), then
+        generate the round's two X25519 key pairs and sign their public halves together with
+        the seed reveal and the digest of those commitments."""
         with self._machine.step(Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS):
+            assert self._seed_share is not None
+            committed = graph_seed.check_commitments(self.context, self._roster, commitments)
+            own = graph_seed.commitment_to(self.context, self.client_id, self._seed_share)
+            if committed.get(self.client_id) != own:
+                raise ProtocolError("the relayed seed commitments lack this client's own")
+            self._committed = committed
+            self._seen = graph_seed.commitments_digest(self.context, commitments)
             self._cipher_key = kex.generate_private_key()
             self._mask_secret = shamir.random_secret()
             self._mask_key = mask_private_key(self._mask_secret)
             c_pk, s_pk = kex.public_bytes(self._cipher_key), kex.public_bytes(self._mask_key)
-            payload = KeyAdvert.signed_payload(self.context.digest, self.client_id, c_pk, s_pk)
-            return KeyAdvert(self.client_id, c_pk, s_pk, sign(self._identity_key, payload))
+            payload = KeyAdvert.signed_payload(self.context.digest, self._seen, self.client_id,
+                                               c_pk, s_pk, self._seed_share)
+            self._advert = KeyAdvert(self.client_id, c_pk, s_pk, self._seed_share,
+                                     sign(self._identity_key, payload))
+            return self._advert
 
     def share_keys(self, adverts: Sequence[KeyAdvert]) -> tuple[ShareEnvelope, ...]:
-        """Stage 2: verify the neighbours' adverts and send each an envelope of shares."""
+        """Stage 2: check every advert the server relayed, draw the graph from their seed
+        reveals, and send each advertising neighbour an envelope of shares."""
         with self._machine.step(Stage.SHARE_KEYS, Stage.MASKED_INPUT):
             self._adverts = self._verified_adverts(adverts)
             self._require(len(self._adverts), "neighbours advertised keys")
@@ -229,18 +260,23 @@ class SecAggClient:
             raise ThresholdNotMetError(f"only {count} {what}; the threshold is {t}")
 
     def _verified_adverts(self, adverts: Sequence[KeyAdvert]) -> dict[int, KeyAdvert]:
-        """Neighbours' adverts, each signed by its enrolled identity; keys all distinct."""
+        """Check every advert (signed over the commitments this client saw, its reveal opening
+        the sender's commitment), move to the context with the joint graph seed, and return
+        the neighbours' adverts (keys all distinct)."""
+        if self._advert not in adverts:
+            raise ProtocolError("the relayed adverts lack this client's own")
+        for advert in adverts:
+            graph_seed.check_reveal(self.context, self._roster, self._seen, self._committed,
+                                    advert)
+        self.context = graph_seed.seeded_context(self.context, self._seen, self._committed,
+                                                 adverts)
+        self._neighbours = self.context.graph[self.client_id]
         out: dict[int, KeyAdvert] = {}
         assert self._cipher_key is not None and self._mask_key is not None
         seen_keys = {kex.public_bytes(self._cipher_key), kex.public_bytes(self._mask_key)}
         for advert in adverts:
-            if advert.sender not in self._neighbours or advert.sender in out:
-                raise ProtocolError("adverts from non-neighbours or repeated")
-            payload = KeyAdvert.signed_payload(
-                self.context.digest, advert.sender,
-                advert.cipher_public_key, advert.mask_public_key,
-            )
-            verify_signature(self._roster[advert.sender], advert.signature, payload)
+            if advert.sender not in self._neighbours:
+                continue
             keys = {advert.cipher_public_key, advert.mask_public_key}
             if len(keys) != 2 or keys & seen_keys:
                 raise ProtocolError("advertised public keys are not all distinct")
@@ -342,6 +378,7 @@ class SecAggClient:
                                 "partial sums would leak")
 
     def _forget_secrets(self) -> None:
+        self._seed_share = None
         self._cipher_key = self._mask_key = None
         self._mask_secret = self._self_secret = self._self_seed = None
         self._held = {}

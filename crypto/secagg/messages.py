@@ -2,8 +2,11 @@
 
 Stages and who sends what (client ``u``, its neighbours ``N(u)``)::
 
-    1. advertise keys   u -> S : KeyAdvert (two X25519 keys, Ed25519-signed)
-                        S -> u : adverts of N(u) that arrived
+    0. commit seed      u -> S : SeedCommitment: H(r_u) for 32 random bytes r_u, signed
+                        S -> u : every commitment that arrived
+    1. advertise keys   u -> S : KeyAdvert (two X25519 keys and r_u, signed together with
+                                 the digest of the commitments u was shown)
+                        S -> u : every advert that arrived (the reveals fix the graph)
     2. share keys       u -> S : one ShareEnvelope per neighbour (AES-GCM), each carrying
                                  u's Feldman commitments to both sharing polynomials
                         S -> u : envelopes addressed to u
@@ -37,6 +40,7 @@ from blindsum.errors import MalformedMessageError
 __all__ = [
     "ConsistencySignature",
     "KeyAdvert",
+    "SeedCommitment",
     "MaskedInput",
     "ShareEnvelope",
     "SharePair",
@@ -69,24 +73,55 @@ def _check_ids(values: tuple[int, ...], what: str) -> None:
 
 
 @dataclass(frozen=True)
+class SeedCommitment:
+    """Stage 0: a client's commitment to its share of the graph seed, signed with its
+    identity key (so the server cannot commit, and later reveal, on anyone's behalf)."""
+
+    sender: int
+    commitment: bytes
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        _check_id(self.sender, "sender")
+        _check_bytes(self.commitment, SEED_BYTES, "commitment")
+        _check_bytes(self.signature, SIGNATURE_BYTES, "signature")
+
+    @staticmethod
+    def signed_payload(context: bytes, sender: int, commitment: bytes) -> bytes:
+        """The bytes a client signs to commit in round ``context``."""
+        return canonical(b"secagg/seed-commitment", context, sender, commitment)
+
+
+@dataclass(frozen=True)
 class KeyAdvert:
-    """Stage 1: a client's two fresh X25519 public keys, signed with its identity key."""
+    """Stage 1: a client's two fresh X25519 public keys and its graph-seed reveal, signed
+    with its identity key over the digest of the commitments it was shown (``seen``)."""
 
     sender: int
     cipher_public_key: bytes
     mask_public_key: bytes
-    signature: bytes
+    seed_reveal: bytes = field(repr=False)
+    signature: bytes = field(repr=False)
 
     def __post_init__(self) -> None:
         _check_id(self.sender, "sender")
         _check_bytes(self.cipher_public_key, kex.KEY_BYTES, "cipher_public_key")
         _check_bytes(self.mask_public_key, kex.KEY_BYTES, "mask_public_key")
+        _check_bytes(self.seed_reveal, SEED_BYTES, "seed_reveal")
         _check_bytes(self.signature, SIGNATURE_BYTES, "signature")
 
     @staticmethod
-    def signed_payload(context: bytes, sender: int, cipher_pk: bytes, mask_pk: bytes) -> bytes:
-        """The bytes a client signs to advertise its keys in round ``context``."""
-        return canonical(b"secagg/advert", context, sender, cipher_pk, mask_pk)
+    def signed_payload(context: bytes, seen: bytes, sender: int, cipher_pk: bytes,
+                       mask_pk: bytes, seed_reveal: bytes) -> bytes:
+        """The bytes ``sender`` signs in round ``context``, having been shown the commitments
+        whose digest is ``seen``."""
+        return canonical(b"secagg/advert", context, seen, sender, cipher_pk, mask_pk,
+                         seed_reveal)
+
+    def payload(self, context: bytes, seen: bytes) -> bytes:
+        """:meth:`signed_payload` of this advert."""
+        return self.signed_payload(context, seen, self.sender, self.cipher_public_key,
+                                   self.mask_public_key, self.seed_reveal)
 
 
 @dataclass(frozen=True)

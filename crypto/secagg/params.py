@@ -28,6 +28,14 @@ hidden in the sum, for *every* graph (so nothing rests on the graph being random
   only sum that can ever be unmasked contains every honest signer (at least
   ``q - c`` honest inputs), and no input alone.
 
+The graph itself is drawn jointly (:mod:`blindsum.crypto.secagg.graph_seed`): every
+participant commits to 32 random bytes before anyone reveals, and the seed hashes the
+commitments with the reveals. The server's only remaining choice is which of up to
+``max_unrevealed`` committed participants to leave out after seeing the reveals, at most
+``sum_{j <= max_unrevealed} C(n, j)`` graphs (:meth:`SecAggParams.graph_choice_bits`). The
+conditions above do not need even that; the joint seed is what keeps Bell et al.'s
+random-graph bound for more colluders than ``c``.
+
 Liveness is a target, not a requirement: ``k = 2 * ceil(log2 n)`` (even, at
 least 4) grows in steps of 2 until the union bound on aborts under independent
 dropouts at ``dropout_rate`` is at most ``max_abort_probability``, or the graph
@@ -78,6 +86,15 @@ def _binomial_terms(k: int, p: float, indices: range) -> float:
     return total
 
 
+def _tail_bound(k: int, p: float, probability: float) -> int:
+    """The least d with ``P[Bin(k, p) > d] <= probability`` (bisection: the tail shrinks in d)."""
+    low, high = -1, k  # P[Bin > k] = 0, so high always qualifies; low never does
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if _binomial_tail(k, p, mid + 1) <= probability else (mid, high)
+    return high
+
+
 def _threshold_for(k: int, max_corrupted: int, hardened: bool) -> int:
     """The least t with ``2t > k + c`` (at least ``ceil(2k/3)`` when hardened)."""
     t = (k + max_corrupted) // 2 + 1
@@ -108,6 +125,9 @@ class SecAggParams:
         max_corrupted: c, clients that may collude with the server.
         quorum: q, signatures a survivor set needs before anyone unmasks (``2q > n + c``;
             the smallest such q when not given).
+        max_unrevealed: most participants that may commit to a graph-seed share and then
+            not reveal it (more and clients refuse the graph); ``n - min_survivors`` (any
+            that the round could lose anyway) when not given.
     """
 
     num_clients: int
@@ -118,11 +138,15 @@ class SecAggParams:
     prg: PrgAlgorithm = PrgAlgorithm.AES256_CTR
     max_corrupted: int = 0
     quorum: int = field(default=0)
+    max_unrevealed: int = field(default=-1)
 
     def __post_init__(self) -> None:
         if self.quorum == 0 and isinstance(self.max_corrupted, int):
             object.__setattr__(self, "quorum",
                                minimum_quorum(self.num_clients, self.max_corrupted))
+        if self.max_unrevealed == -1 and isinstance(self.min_survivors, int):
+            object.__setattr__(self, "max_unrevealed",
+                               max(0, self.num_clients - self.min_survivors))
         problems = self._problems()
         if problems:
             raise ConfigError("unsafe SecAgg parameters: " + "; ".join(problems))
@@ -146,6 +170,8 @@ class SecAggParams:
             problems.append(f"quorum must satisfy (n + c)/2 < q <= n (n={n}, c={c}), got {q}")
         if not (max(t, MIN_COHORT) <= self.min_survivors <= n):
             problems.append("min_survivors must be at least the threshold and at most n")
+        if not 0 <= self.max_unrevealed <= n - self.min_survivors:
+            problems.append("max_unrevealed must be in 0..n - min_survivors")
         if self.bits not in (32, 64):
             problems.append("bits must be 32 or 64")
         return problems
@@ -175,6 +201,8 @@ class SecAggParams:
             raise ConfigError("dropout_rate and corruption_rate must be in [0, 1)")
         c = corrupted_bound(n, corruption_rate)
         q = minimum_quorum(n, c)
+        # a twentieth of the abort budget for participants that commit and then fail to reveal
+        unrevealed = _tail_bound(n, dropout_rate, max_abort_probability / 20)
         if q > n or c + 1 > n - 1:
             raise ConfigError(
                 f"no SecAgg parameters tolerate {c} colluding clients among n={n}: "
@@ -188,7 +216,8 @@ class SecAggParams:
             # the quorum is at least min_survivors: every sum that can be unmasked then
             # holds min_survivors - c honest signers, what distributed DP is sized for
             return cls(num_clients=n, neighbours=k, threshold=t, min_survivors=floor,
-                       bits=bits, prg=prg, max_corrupted=c, quorum=floor)
+                       bits=bits, prg=prg, max_corrupted=c, quorum=floor,
+                       max_unrevealed=min(unrevealed, n - floor))
 
         def live(k: int) -> bool:
             p = at(k)
@@ -215,14 +244,16 @@ class SecAggParams:
     def abort_probability(self, dropout_rate: float) -> float:
         """Union bound on the chance that independent dropouts at ``dropout_rate`` abort a
         round: a client left with fewer than t live neighbours, fewer than ``min_survivors``
-        survivors in all, or (with colluders tolerated) survivors that c removals could split."""
+        survivors in all, more than ``max_unrevealed`` unrevealed graph-seed shares, or (with
+        colluders tolerated) survivors that c removals could split."""
         n, k, t, c = self.num_clients, self.neighbours, self.threshold, self.max_corrupted
         lonely = n * _binomial_tail(k, dropout_rate, k - t + 1)
+        unrevealed = _binomial_tail(n, dropout_rate, self.max_unrevealed + 1)
         few = _binomial_tail(n, dropout_rate, n - self.min_survivors + 1)
         split = 0.0
         if k < n - 1:  # two disjoint windows of k/2 ring positions with at most c survivors
             split = n * n / 2 * (1 - _binomial_tail(k, 1 - dropout_rate, c + 1))
-        return min(1.0, lonely + few + split)
+        return min(1.0, lonely + few + unrevealed + split)
 
     def weaker_than(self, required: SecAggParams) -> list[str]:
         """What in these (announced) parameters is weaker than ``required`` (empty: none).
@@ -236,9 +267,17 @@ class SecAggParams:
         for name in ("neighbours", "threshold", "min_survivors", "max_corrupted", "quorum"):
             if getattr(self, name) < getattr(required, name):
                 problems.append(f"{name} {getattr(self, name)} < {getattr(required, name)}")
+        if self.max_unrevealed > required.max_unrevealed:
+            problems.append(f"max_unrevealed {self.max_unrevealed} > {required.max_unrevealed}")
         if self.bits != required.bits or self.prg is not required.prg:
             problems.append("the ring or the mask PRG differs")
         return problems
+
+    def graph_choice_bits(self) -> float:
+        """log2 of the most graphs a server can choose among: which of at most
+        ``max_unrevealed`` committed participants' reveals to leave out."""
+        n = self.num_clients
+        return math.log2(sum(math.comb(n, j) for j in range(self.max_unrevealed + 1)))
 
     def to_json(self) -> dict[str, int | str]:
         """The fields as JSON values (the round's protocol parameters carry them)."""

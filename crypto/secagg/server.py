@@ -37,11 +37,13 @@ import numpy as np
 
 from blindsum.crypto.hazmat import kex
 from blindsum.crypto.hazmat.signing import verify_signature
+from blindsum.crypto.secagg import graph_seed
 from blindsum.crypto.secagg.context import RoundContext
 from blindsum.crypto.secagg.messages import (
     ConsistencySignature,
     KeyAdvert,
     MaskedInput,
+    SeedCommitment,
     ShareEnvelope,
     SurvivorSet,
     UnmaskShares,
@@ -85,9 +87,13 @@ class SecAggServer:
         if any(p not in roster for p in context.participants):
             raise ConfigError("the roster lacks the identity key of a participant")
         self.context = context
+        """The round's context; once advertise-keys closes, the one with the graph seed."""
         self._roster = dict(roster)
-        self._graph = context.graph
+        self._graph: dict[int, frozenset[int]] = {}
         self._machine = StageMachine()
+        self._commitments_in: dict[int, SeedCommitment] = {}
+        self._committed: dict[int, bytes] = {}
+        self._seen = b""
         self._adverts: dict[int, KeyAdvert] = {}
         self._advertised_keys: set[bytes] = set()
         self._envelopes: dict[int, tuple[ShareEnvelope, ...]] = {}
@@ -117,17 +123,41 @@ class SecAggServer:
         """Clients excluded for misbehaving, with the reason (no secrets in it)."""
         return dict(self._offenders)
 
+    # -- stage 0: commit to the graph seed -------------------------------------------
+
+    def check_commitment(self, commitment: SeedCommitment) -> None:
+        """Refuse a commitment :meth:`receive_commitment` would refuse, recording nothing."""
+        self._machine.require(Stage.COMMIT_SEED)
+        self._check_new(commitment.sender, self.context.participants, self._commitments_in,
+                        commitment)
+        verify_signature(self._roster[commitment.sender], commitment.signature,
+                         SeedCommitment.signed_payload(self.context.digest, commitment.sender,
+                                                       commitment.commitment))
+
+    def receive_commitment(self, commitment: SeedCommitment) -> None:
+        """Accept one participant's signed commitment to its graph-seed share."""
+        with self._machine.step(Stage.COMMIT_SEED, fatal=False):
+            self.check_commitment(commitment)
+            self._commitments_in[commitment.sender] = commitment
+
+    def close_commit_seed(self) -> tuple[SeedCommitment, ...]:
+        """End stage 0: every commitment, relayed to every committer (one list for all)."""
+        with self._machine.step(Stage.COMMIT_SEED, Stage.ADVERTISE_KEYS):
+            relayed = tuple(self._commitments_in[u] for u in sorted(self._commitments_in))
+            self._committed = graph_seed.check_commitments(self.context, self._roster, relayed)
+            self._seen = graph_seed.commitments_digest(self.context, relayed)
+            return relayed
+
     # -- stage 1: advertise keys ---------------------------------------------------
 
     def check_advert(self, advert: KeyAdvert) -> None:
         """Refuse an advert that :meth:`receive_advert` would refuse, recording nothing: it must
-        be signed, and its two keys usable, distinct, and unlike any advertised before (an
-        honest neighbour would otherwise have to leave the round)."""
+        be signed over the relayed commitments, its reveal must open its sender's commitment,
+        and its two keys must be usable, distinct, and unlike any advertised before (an honest
+        neighbour would otherwise have to leave the round)."""
         self._machine.require(Stage.ADVERTISE_KEYS)
-        self._check_new(advert.sender, self.context.participants, self._adverts, advert)
-        payload = KeyAdvert.signed_payload(
-            self.context.digest, advert.sender, advert.cipher_public_key, advert.mask_public_key)
-        verify_signature(self._roster[advert.sender], advert.signature, payload)
+        self._check_new(advert.sender, self._committed, self._adverts, advert)
+        graph_seed.check_reveal(self.context, self._roster, self._seen, self._committed, advert)
         keys = {advert.cipher_public_key, advert.mask_public_key}
         if len(keys) != 2 or keys & self._advertised_keys:
             raise ProtocolError("advertised public keys must be distinct from each other and "
@@ -142,14 +172,16 @@ class SecAggServer:
             self._adverts[advert.sender] = advert
             self._advertised_keys |= {advert.cipher_public_key, advert.mask_public_key}
 
-    def close_advertise_keys(self) -> dict[int, tuple[KeyAdvert, ...]]:
-        """End stage 1: for each advertiser, the adverts of its advertising neighbours."""
+    def close_advertise_keys(self) -> tuple[KeyAdvert, ...]:
+        """End stage 1: draw the graph from the reveals; every advert, relayed to every
+        advertiser (each needs all reveals to draw the graph itself)."""
         with self._machine.step(Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS):
             self._require_cohort(len(self._adverts), "clients advertised keys")
-            u1 = set(self._adverts)
-            return {
-                u: tuple(self._adverts[v] for v in sorted(self._graph[u] & u1)) for u in sorted(u1)
-            }
+            relayed = tuple(self._adverts[u] for u in sorted(self._adverts))
+            self.context = graph_seed.seeded_context(self.context, self._seen, self._committed,
+                                                     relayed)
+            self._graph = self.context.graph
+            return relayed
 
     # -- stage 2: share keys -------------------------------------------------------
 

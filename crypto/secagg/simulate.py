@@ -4,7 +4,8 @@ The simulator drives the very same :class:`SecAggClient` and
 :class:`SecAggServer` objects the service and the SDK drive, relaying messages
 by hand. Tests use it to check exact sums under dropouts; the benchmark uses
 its timings. A client in ``drops[stage]`` goes silent just before sending its
-message of that stage and never comes back.
+message of that stage and never comes back; ``drops[stage]`` may also be a function
+of the server's context at that stage (the graph is drawn only once adverts are in).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,7 +31,10 @@ from blindsum.crypto.secagg.server import AggregateResult, SecAggServer
 from blindsum.crypto.secagg.stages import Stage
 from blindsum.errors import BlindsumError
 
-__all__ = ["SimulatedCohort", "SimulationResult", "new_cohort", "simulate_round"]
+__all__ = ["Drops", "SimulatedCohort", "SimulationResult", "new_cohort", "simulate_round"]
+
+Drops = Mapping[Stage, Collection[int] | Callable[[RoundContext], Collection[int]]]
+"""Who drops at each stage: ids, or a function of the server's context at that stage."""
 
 
 @dataclass(frozen=True)
@@ -86,14 +90,15 @@ class SimulationResult:
     server_unmask_seconds: float = 0.0
     upload_bytes: dict[int, int] = field(default_factory=dict)
     message_bytes: dict[int, int] = field(default_factory=dict)
-    """Per client, the bytes of its JSON messages (adverts, envelopes, signature, unmask
-    shares) as the service's wire format encodes them: the protocol's metadata."""
+    """Per client, the bytes of its JSON messages (seed commitment, advert, envelopes,
+    signature, unmask shares) as the service's wire format encodes them: the protocol's
+    metadata."""
 
 
 class _Driver:
     """Relays messages between the clients and the server, timing each party."""
 
-    def __init__(self, cohort: SimulatedCohort, drops: Mapping[Stage, Collection[int]]) -> None:
+    def __init__(self, cohort: SimulatedCohort, drops: Drops) -> None:
         roster = cohort.roster
         self.context = cohort.context
         self.server = SecAggServer(self.context, roster=roster)
@@ -108,7 +113,8 @@ class _Driver:
 
     def _client(self, stage: Stage, admitted: Collection[int]) -> list[int]:
         """The clients that take part in ``stage``: admitted, alive, not dropping now."""
-        self.alive -= set(self.drops.get(stage, ()))
+        dropping = self.drops.get(stage, ())
+        self.alive -= set(dropping(self.server.context) if callable(dropping) else dropping)
         return sorted(self.alive & set(admitted))
 
     def _call(self, u: int, fn, *args):  # type: ignore[no-untyped-def]
@@ -137,13 +143,18 @@ class _Driver:
 
     def _run(self, updates: Mapping[int, np.ndarray]) -> None:
         s, c = self.server, self.clients
-        for u in self._client(Stage.ADVERTISE_KEYS, c):
-            if (advert := self._call(u, c[u].advertise_keys)) is not None:
+        for u in self._client(Stage.COMMIT_SEED, c):
+            if (commitment := self._call(u, c[u].commit_seed)) is not None:
+                self._sent(u, wire.commitment_to_json(commitment))
+                s.receive_commitment(commitment)
+        commitments = s.close_commit_seed()
+        for u in self._client(Stage.ADVERTISE_KEYS, [m.sender for m in commitments]):
+            if (advert := self._call(u, c[u].advertise_keys, commitments)) is not None:
                 self._sent(u, wire.advert_to_json(advert))
                 s.receive_advert(advert)
         adverts = s.close_advertise_keys()
-        for u in self._client(Stage.SHARE_KEYS, adverts):
-            if (envs := self._call(u, c[u].share_keys, adverts[u])) is not None:
+        for u in self._client(Stage.SHARE_KEYS, [a.sender for a in adverts]):
+            if (envs := self._call(u, c[u].share_keys, adverts)) is not None:
                 self._sent(u, wire.envelopes_to_json(envs))
                 s.receive_shares(u, envs)
         inbox = s.close_share_keys()
@@ -186,7 +197,7 @@ def simulate_round(
     cohort: SimulatedCohort,
     updates: Mapping[int, np.ndarray],
     *,
-    drops: Mapping[Stage, Collection[int]] | None = None,
+    drops: Drops | None = None,
 ) -> SimulationResult:
     """Run one round. ``updates`` are float vectors (clipped and quantized by each
     client) or already-encoded unsigned words (masked as they are)."""

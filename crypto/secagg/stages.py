@@ -19,6 +19,7 @@ PAIR_MASK_DOMAIN = b"secagg/pair-mask"
 class Stage(enum.Enum):
     """Where a round is. Both sides move forward only, or to ABORTED."""
 
+    COMMIT_SEED = "commit-seed"
     ADVERTISE_KEYS = "advertise-keys"
     SHARE_KEYS = "share-keys"
     MASKED_INPUT = "masked-input"
@@ -32,7 +33,7 @@ class StageMachine:
     """Holds the current stage; any error inside a stage aborts the round for good."""
 
     def __init__(self) -> None:
-        self._stage = Stage.ADVERTISE_KEYS
+        self._stage = Stage.COMMIT_SEED
         self.abort_reason: str | None = None
 
     @property

@@ -18,6 +18,7 @@ from blindsum.crypto.secagg.messages import (
     ConsistencySignature,
     KeyAdvert,
     MaskedInput,
+    SeedCommitment,
     ShareEnvelope,
     SurvivorSet,
     UnmaskShares,
@@ -26,7 +27,8 @@ from blindsum.errors import MalformedMessageError
 
 __all__ = [
     "accused_from_json", "accused_to_json",
-    "advert_from_json", "advert_to_json", "envelopes_from_json", "envelopes_to_json",
+    "advert_from_json", "advert_to_json", "adverts_from_json", "commitment_from_json",
+    "commitment_to_json", "commitments_from_json", "envelopes_from_json", "envelopes_to_json",
     "masked_input_from_bytes", "signature_from_json", "signature_to_json",
     "survivors_from_json", "survivors_to_json", "unmask_from_json", "unmask_to_json",
 ]
@@ -59,15 +61,43 @@ def _obj(value: Any, keys: set[str]) -> Mapping[str, Any]:
     return value
 
 
+def _list(value: Any, limit: int, what: str) -> list[Any]:
+    if not isinstance(value, list) or len(value) > limit:
+        raise MalformedMessageError(f"expected a list of at most {limit} {what}")
+    return value
+
+
+def commitment_to_json(m: SeedCommitment) -> dict[str, Any]:
+    return {"sender": m.sender, "commitment": _b64(m.commitment), "signature": _b64(m.signature)}
+
+
+def commitment_from_json(value: Any) -> SeedCommitment:
+    v = _obj(value, {"sender", "commitment", "signature"})
+    return SeedCommitment(_int(v["sender"]), _unb64(v["commitment"]), _unb64(v["signature"]))
+
+
+def commitments_from_json(value: Any, *, limit: int) -> tuple[SeedCommitment, ...]:
+    """At most ``limit`` (the round's participants) seed commitments."""
+    return tuple(commitment_from_json(c) for c in _list(value, limit, "seed commitments"))
+
+
 def advert_to_json(m: KeyAdvert) -> dict[str, Any]:
     return {"sender": m.sender, "cipher_public_key": _b64(m.cipher_public_key),
-            "mask_public_key": _b64(m.mask_public_key), "signature": _b64(m.signature)}
+            "mask_public_key": _b64(m.mask_public_key), "seed_reveal": _b64(m.seed_reveal),
+            "signature": _b64(m.signature)}
 
 
 def advert_from_json(value: Any) -> KeyAdvert:
-    v = _obj(value, {"sender", "cipher_public_key", "mask_public_key", "signature"})
+    v = _obj(value, {"sender", "cipher_public_key", "mask_public_key", "seed_reveal",
+                     "signature"})
     return KeyAdvert(_int(v["sender"]), _unb64(v["cipher_public_key"]),
-                     _unb64(v["mask_public_key"]), _unb64(v["signature"]))
+                     _unb64(v["mask_public_key"]), _unb64(v["seed_reveal"]),
+                     _unb64(v["signature"]))
+
+
+def adverts_from_json(value: Any, *, limit: int) -> tuple[KeyAdvert, ...]:
+    """At most ``limit`` (the round's participants) key adverts."""
+    return tuple(advert_from_json(a) for a in _list(value, limit, "key adverts"))
 
 
 def envelopes_to_json(envelopes: Sequence[ShareEnvelope]) -> list[dict[str, Any]]:

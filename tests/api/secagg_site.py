@@ -41,11 +41,15 @@ class SecAggSite:
         response = self.api.post(self.url(f"secagg/{stage}"), json=payload, headers=self.headers)
         assert response.status_code == 202, response.text
 
+    def commit(self) -> None:
+        self.post("commit-seed", wire.commitment_to_json(self.machine.commit_seed()))
+
     def advertise(self) -> None:
-        self.post("advertise-keys", wire.advert_to_json(self.machine.advertise_keys()))
+        commitments = wire.commitments_from_json(self.relay("commit-seed"), limit=100)
+        self.post("advertise-keys", wire.advert_to_json(self.machine.advertise_keys(commitments)))
 
     def share(self) -> None:
-        adverts = [wire.advert_from_json(a) for a in self.relay("advertise-keys")]
+        adverts = wire.adverts_from_json(self.relay("advertise-keys"), limit=100)
         self.post("share-keys", wire.envelopes_to_json(self.machine.share_keys(adverts)))
 
     def mask(self, x: np.ndarray) -> None:

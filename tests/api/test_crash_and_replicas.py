@@ -66,6 +66,9 @@ def test_sigkill_at_every_stage_still_gives_the_exact_sum(server) -> None:
             s.api = fresh
 
     for s in sites:
+        s.commit()
+    crash()
+    for s in sites:
         s.advertise()
     crash()
     for s in sites:
@@ -108,7 +111,7 @@ def test_two_workers_on_postgresql_sum_concurrent_uploads_exactly(tmp_path,
         for s in sites:  # each site its own connection, so requests spread over both workers
             s.api = server.client()
         with ThreadPoolExecutor(8) as pool:
-            for step in ("advertise", "share", "mask", "sign", "unmask"):
+            for step in ("commit", "advertise", "share", "mask", "sign", "unmask"):
                 args = [(s, xs[s.id]) if step == "mask" else (s,) for s in sites]
                 list(pool.map(lambda a, step=step: getattr(a[0], step)(*a[1:]), args))
         rid = sites[0].round["id"]

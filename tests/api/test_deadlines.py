@@ -40,6 +40,8 @@ def test_real_server_moves_on_when_a_client_stays_silent(tmp_path, database_url)
         from .test_crash_and_replicas import _enroll
 
         sites: list[SecAggSite] = _sites(http, fid, _enroll(http, fid, 5))
+        for s in sites:
+            s.commit()
         for s in sites[:-1]:
             s.advertise()
         rid = sites[0].round["id"]

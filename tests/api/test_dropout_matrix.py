@@ -11,9 +11,9 @@ from .conftest import FEDERATION, b64
 from .secagg_site import round_sites
 
 N, DIM = 6, 24
-STEPS = ("advertise", "share", "mask", "sign", "unmask")
-STAGE_OF = {"advertise": "advertise-keys", "share": "share-keys", "mask": "masked-input",
-            "sign": "consistency-check", "unmask": "unmask"}
+STEPS = ("commit", "advertise", "share", "mask", "sign", "unmask")
+STAGE_OF = {"commit": "commit-seed", "advertise": "advertise-keys", "share": "share-keys",
+            "mask": "masked-input", "sign": "consistency-check", "unmask": "unmask"}
 
 
 def _tolerated(protocol: dict) -> int:
@@ -43,7 +43,7 @@ def test_drops_at_each_stage(api, admin, enroll, step, extra) -> None:
             break
         gone = dropped if STEPS.index(current) >= STEPS.index(step) else set()
         for s in sites:
-            if s.id in gone or (current != "advertise" and s.id in _out(s, sites, step, dropped,
+            if s.id in gone or (current != "commit" and s.id in _out(s, sites, step, dropped,
                                                                           current)):
                 continue
             if current == "mask":

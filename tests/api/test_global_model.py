@@ -14,6 +14,8 @@ def _round(api, admin, fid, members, xs) -> dict:
     round_json = api.post(f"/v1/federations/{fid}/rounds", headers=admin).json()
     sites = round_sites(api, fid, members, round_json)
     for s in sites:
+        s.commit()
+    for s in sites:
         s.advertise()
     for s in sites:
         s.share()

@@ -1,12 +1,16 @@
 """Hostile clients through the real service, on both databases: a corrupted share at unmask,
-right-sized garbage envelopes, an unmask message naming the wrong survivors. Each round still
+right-sized garbage envelopes, an unmask message naming the wrong survivors, a seed reveal that
+does not open its commitment. Each round still
 closes with the honest clients' exact sum, and the offender is recorded on the round."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from blindsum.crypto.hazmat import shamir
+from blindsum.crypto.hazmat.signing import sign
 from blindsum.crypto.secagg import wire
 from blindsum.crypto.secagg.messages import ENVELOPE_BYTES
 
@@ -42,7 +46,7 @@ def _exact(total, xs, contributors, sites) -> None:
 def test_a_corrupted_share_is_dropped_its_holder_named_and_the_sum_exact(api, admin,
                                                                          enroll) -> None:
     fid, rid, sites, xs = _round(api, admin, enroll)
-    for step in ("advertise", "share"):
+    for step in ("commit", "advertise", "share"):
         for s in sites:
             getattr(s, step)()
     for s in sites:
@@ -69,6 +73,8 @@ def test_a_corrupted_share_is_dropped_its_holder_named_and_the_sum_exact(api, ad
 def test_garbage_envelopes_exclude_their_sender_and_the_round_closes(api, admin,
                                                                     enroll) -> None:
     fid, rid, sites, xs = _round(api, admin, enroll)
+    for s in sites:
+        s.commit()
     for s in sites:
         s.advertise()
     hostile = sites[2]
@@ -103,7 +109,7 @@ def test_garbage_envelopes_exclude_their_sender_and_the_round_closes(api, admin,
 
 def test_an_unmask_message_naming_the_wrong_survivors_is_refused(api, admin, enroll) -> None:
     fid, rid, sites, xs = _round(api, admin, enroll)
-    for step in ("advertise", "share"):
+    for step in ("commit", "advertise", "share"):
         for s in sites:
             getattr(s, step)()
     for s in sites[:-1]:
@@ -126,4 +132,36 @@ def test_an_unmask_message_naming_the_wrong_survivors_is_refused(api, admin, enr
     final, total = _final(api, admin, fid, rid)
     assert final["stage"] == "closed", final["abort_reason"]
     assert set(final["contributors"]) == {s.id for s in survivors}
+    _exact(total, xs, final["contributors"], sites)
+
+
+def test_a_reveal_that_does_not_open_its_commitment_is_refused(api, admin, enroll) -> None:
+    """A client that changes its graph-seed share after seeing the others' is refused at once;
+    the round draws the graph without it and closes with the honest clients' exact sum."""
+    fid, rid, sites, xs = _round(api, admin, enroll)
+    for s in sites:
+        s.commit()
+    hostile, honest = sites[0], sites[1:]
+    commitments = wire.commitments_from_json(hostile.relay("commit-seed"), limit=N)
+    advert = hostile.machine.advertise_keys(commitments)
+    payload = advert.signed_payload(hostile.machine.context.digest, hostile.machine._seen,
+                                    advert.sender, advert.cipher_public_key,
+                                    advert.mask_public_key, bytes(32))
+    forged = dataclasses.replace(advert, seed_reveal=bytes(32),
+                                 signature=sign(hostile.machine._identity_key, payload))
+    response = api.post(hostile.url("secagg/advertise-keys"), json=wire.advert_to_json(forged),
+                        headers=hostile.headers)
+    assert response.status_code == 409, response.text
+    assert "does not open" in response.json()["detail"]
+    for s in honest:
+        s.advertise()
+    api.post(f"/v1/federations/{fid}/rounds/{rid}/close", headers=admin)  # its deadline passes
+    relayed = hostile.relay("advertise-keys")
+    assert hostile.id not in {a["sender"] for a in relayed}
+    for step in ("share", "mask", "sign", "unmask"):
+        for s in honest:
+            s.mask(xs[s.id]) if step == "mask" else getattr(s, step)()
+    final, total = _final(api, admin, fid, rid)
+    assert final["stage"] == "closed", final["abort_reason"]
+    assert set(final["contributors"]) == {s.id for s in honest}
     _exact(total, xs, final["contributors"], sites)

@@ -75,6 +75,8 @@ def test_client_over_budget_is_recorded_then_its_uploads_are_refused(
     fid, round_json, members = ledger_round
     sites = round_sites(api, fid, members, round_json)
     for s in sites:
+        s.commit()
+    for s in sites:
         s.advertise()
     for s in sites:
         s.share()

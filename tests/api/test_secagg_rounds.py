@@ -41,6 +41,8 @@ def test_round_with_a_dropout_gives_the_exact_sum(api, admin, secagg_round) -> N
     rng = np.random.default_rng(3)
     xs = {c.id: rng.normal(0, 0.05, DIM) for c in clients}
     for c in clients:
+        c.commit()
+    for c in clients:
         c.advertise()
     assert _stage(api, admin, fid, rid) == "share-keys"
     for c in clients:
@@ -71,6 +73,8 @@ def test_round_with_a_dropout_gives_the_exact_sum(api, admin, secagg_round) -> N
 def test_masked_input_of_the_wrong_size_is_refused(api, admin, secagg_round) -> None:
     *_, clients = secagg_round
     for c in clients:
+        c.commit()
+    for c in clients:
         c.advertise()
     for c in clients:
         c.share()
@@ -82,9 +86,12 @@ def test_masked_input_of_the_wrong_size_is_refused(api, admin, secagg_round) -> 
 
 def test_forged_advert_is_refused_at_once(api, secagg_round) -> None:
     *_, clients = secagg_round
-    advert = wire.advert_to_json(clients[0].machine.advertise_keys())
+    for c in clients:
+        c.commit()
+    commitments = wire.commitments_from_json(clients[0].relay("commit-seed"), limit=100)
+    advert = wire.advert_to_json(clients[0].machine.advertise_keys(commitments))
     advert["mask_public_key"] = wire.advert_to_json(
-        clients[1].machine.advertise_keys())["mask_public_key"]
+        clients[1].machine.advertise_keys(commitments))["mask_public_key"]
     response = api.post(clients[0].url("secagg/advertise-keys"), json=advert,
                         headers=clients[0].headers)
     assert response.status_code == 422
@@ -103,6 +110,8 @@ def test_out_of_stage_message_is_a_409(api, secagg_round) -> None:
 def test_too_few_survivors_abort_with_a_reason(api, admin, secagg_round) -> None:
     fid, round_json, clients = secagg_round
     rid = round_json["id"]
+    for c in clients:
+        c.commit()
     for c in clients[:2]:
         c.advertise()
     closed = api.post(f"/v1/federations/{fid}/rounds/{rid}/close", headers=admin).json()
@@ -113,6 +122,8 @@ def test_too_few_survivors_abort_with_a_reason(api, admin, secagg_round) -> None
 def test_long_poll_answers_when_the_stage_moves_on(api, admin, secagg_round) -> None:
     fid, round_json, clients = secagg_round
     url = f"/v1/federations/{fid}/rounds/{round_json['id']}"
+    for c in clients:
+        c.commit()
     with ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(api.get, url, params={"after": "advertise-keys", "wait": 30},
                               headers=clients[0].headers)
@@ -126,6 +137,6 @@ def test_long_poll_times_out_with_the_unchanged_stage(api, admin, secagg_round) 
     fid, _, _ = secagg_round
     url = f"/v1/federations/{fid}/rounds/current"
     started = time.monotonic()
-    same = api.get(url, params={"after": "advertise-keys", "wait": 0.5}, headers=admin).json()
-    assert same["stage"] == "advertise-keys" and time.monotonic() - started >= 0.5
+    same = api.get(url, params={"after": "commit-seed", "wait": 0.5}, headers=admin).json()
+    assert same["stage"] == "commit-seed" and time.monotonic() - started >= 0.5
     assert api.get(url, params={"wait": 61}, headers=admin).status_code == 422  # capped
