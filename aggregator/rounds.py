@@ -24,7 +24,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from blindsum.aggregator.models import ClientRow, FederationRow, MessageRow, RoundRow
-from blindsum.crypto.secagg.stages import Stage
+from blindsum.crypto.secagg.stages import MESSAGE_STAGES
 from blindsum.errors import NotFoundError, ProtocolError, RoundStateError, ThresholdNotMetError
 
 __all__ = [
@@ -48,7 +48,7 @@ logger = logging.getLogger("blindsum.aggregator")
 CLOSED: Final = "closed"
 ABORTED: Final = "aborted"
 STAGES: Final = {
-    "secagg": tuple(s.value for s in Stage if s not in (Stage.DONE, Stage.ABORTED)),
+    "secagg": tuple(s.value for s in MESSAGE_STAGES),
     "ckks": ("upload",),
 }
 

@@ -14,8 +14,8 @@ is skipped, as if its sender had dropped.
 
 from __future__ import annotations
 
-import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,18 @@ from sqlalchemy.orm import Session
 
 from blindsum.aggregator import ledger, results, rounds
 from blindsum.aggregator.blobs import BlobStore, BlobWriter
-from blindsum.aggregator.models import ClientRow, FederationRow, MessageRow, RelayRow, RoundRow
+from blindsum.aggregator.models import ClientRow, FederationRow, RelayRow, RoundRow
+from blindsum.aggregator.secagg_relays import (
+    BROADCAST,
+    STAGES,
+    commitments_seen,
+    context_of,
+    envelopes_of,
+    excluded,
+    relay,
+    relay_for,
+    seeded_context,
+)
 from blindsum.crypto.hazmat import kex
 from blindsum.crypto.hazmat.signing import verify_signature
 from blindsum.crypto.secagg import graph_seed, wire
@@ -53,9 +64,7 @@ __all__ = [
     "relay_for",
 ]
 
-STAGES = rounds.STAGES["secagg"]
-COMMIT, ADVERTISE, SHARE, MASKED, CONSISTENCY, UNMASK = STAGES
-_BROADCAST = 0
+COMMIT, ADVERTISE, SHARE, CHECK, MASKED, CONSISTENCY, UNMASK = STAGES
 
 
 def required_params(federation: FederationRow, n: int) -> SecAggParams:
@@ -87,32 +96,9 @@ def ddg_params(federation: FederationRow, n: int, params: SecAggParams) -> DDGPa
                             bits=params.bits, colluders=params.max_corrupted)
 
 
-def context_of(round_row: RoundRow) -> RoundContext:
-    """The round's public context, rebuilt from what the round row stores."""
-    return RoundContext.from_protocol(
-        federation=round_row.federation_id, round_number=round_row.number,
-        round_seed=round_row.round_seed, participants=round_row.participants,
-        protocol=round_row.protocol)
-
-
 def _roster(session: Session, ids: list[int]) -> dict[int, bytes]:
     rows = session.scalars(select(ClientRow).where(ClientRow.id.in_(ids)))
     return {r.id: r.identity_key for r in rows}
-
-
-def _relay(session: Session, round_id: str, stage: str, recipient: int) -> Any:
-    row = session.get(RelayRow, (round_id, stage, recipient)) or session.get(
-        RelayRow, (round_id, stage, _BROADCAST))
-    if row is None:
-        raise NotFoundError(f"nothing relayed for stage {stage!r} (has it closed?)")
-    return json.loads(row.body)
-
-
-def relay_for(session: Session, round_row: RoundRow, stage: str, client_id: int) -> Any:
-    """What the server relays to ``client_id`` after ``stage`` closed."""
-    if stage not in STAGES[:-1]:
-        raise NotFoundError("no relay for that stage")
-    return _relay(session, round_row.id, stage, client_id)
 
 
 def _encode(value: Any) -> bytes:
@@ -132,7 +118,7 @@ def _precheck(session: Session, round_row: RoundRow, client: ClientRow, stage: s
     elif stage == ADVERTISE:
         advert = wire.advert_from_json(payload)
         _check_sender(advert.sender, client)
-        seen, committed = _commitments(session, round_row, ctx)
+        seen, committed = commitments_seen(session, round_row, ctx)
         graph_seed.check_reveal(ctx, {client.id: client.identity_key}, seen, committed, advert)
         if advert.cipher_public_key == advert.mask_public_key:
             raise ProtocolError("the two advertised public keys must differ")
@@ -140,8 +126,8 @@ def _precheck(session: Session, round_row: RoundRow, client: ClientRow, stage: s
             kex.check_public_key(key)
     elif stage == SHARE:
         envelopes = wire.envelopes_from_json(payload, limit=k, threshold=ctx.params.threshold)
-        allowed = _seeded(session, round_row).graph[client.id] & {
-            a["sender"] for a in _relay(session, round_row.id, ADVERTISE, _BROADCAST)}
+        allowed = seeded_context(session, round_row).graph[client.id] & {
+            a["sender"] for a in relay(session, round_row.id, ADVERTISE, BROADCAST)}
         if any(e.sender != client.id for e in envelopes) or \
                 sorted(e.recipient for e in envelopes) != sorted(allowed):
             raise ProtocolError("envelopes must go to each advertising neighbour exactly once")
@@ -149,52 +135,28 @@ def _precheck(session: Session, round_row: RoundRow, client: ClientRow, stage: s
                 len(e.self_mask_commitments) != ctx.params.threshold for e in envelopes):
             raise ProtocolError("every envelope must carry the same commitments, one point "
                                 "per coefficient of a threshold-degree polynomial")
+    elif stage == CHECK:
+        accusations = wire.accusations_from_json(payload, limit=k)
+        _check_sender(accusations.sender, client)
+        inbox = {e["sender"] for e in relay(session, round_row.id, SHARE, client.id)}
+        if not set(accusations.accused) <= inbox:
+            raise ProtocolError("a client may accuse only neighbours whose envelopes it got")
     elif stage == CONSISTENCY:
         sig = wire.signature_from_json(payload)
         _check_sender(sig.sender, client)
-        survivors = wire.survivors_from_json(_relay(session, round_row.id, MASKED, _BROADCAST))
+        survivors = wire.survivors_from_json(relay(session, round_row.id, MASKED, BROADCAST))
         verify_signature(client.identity_key, sig.signature,
-                         survivors.signed_payload(_seeded(session, round_row).digest))
+                         survivors.signed_payload(seeded_context(session, round_row).digest))
     elif stage == UNMASK:
         shares = wire.unmask_from_json(payload, limit=k)
         _check_sender(shares.sender, client)
         try:
             survivors = wire.survivors_from_json(
-                _relay(session, round_row.id, MASKED, _BROADCAST))
+                relay(session, round_row.id, MASKED, BROADCAST))
         except NotFoundError:
             raise RoundStateError(f"the round is in stage {round_row.stage!r}, not "
                                   f"{UNMASK!r}") from None
-        check_revealed_shares(survivors, shares, *_envelopes_of(session, round_row, client.id))
-
-
-def _commitments(session: Session, round_row: RoundRow, ctx: RoundContext
-                 ) -> tuple[bytes, dict[int, bytes]]:
-    """The digest of the relayed seed commitments, and each committer's commitment."""
-    relayed = wire.commitments_from_json(_relay(session, round_row.id, COMMIT, _BROADCAST),
-                                         limit=len(round_row.participants))
-    return (graph_seed.commitments_digest(ctx, relayed),
-            {c.sender: c.commitment for c in relayed})
-
-
-def _seeded(session: Session, round_row: RoundRow) -> RoundContext:
-    """The round's context with its graph seed, from the relayed commitments and adverts."""
-    ctx = context_of(round_row)
-    seen, committed = _commitments(session, round_row, ctx)
-    adverts = wire.adverts_from_json(_relay(session, round_row.id, ADVERTISE, _BROADCAST),
-                                     limit=len(round_row.participants))
-    return graph_seed.seeded_context(ctx, seen, committed, adverts)
-
-
-def _envelopes_of(session: Session, round_row: RoundRow, client_id: int
-                  ) -> tuple[set[int], set[int]]:
-    """Whose shares a client holds (envelopes relayed to it, less the senders it accused),
-    and whom it masked with (every sender of an envelope relayed to it)."""
-    relayed = {e["sender"] for e in _relay(session, round_row.id, SHARE, client_id)}
-    masked = session.scalar(select(MessageRow.body).where(
-        MessageRow.round_id == round_row.id, MessageRow.stage == MASKED,
-        MessageRow.sender == client_id))
-    accused = set(_accused(masked, context_of(round_row))) if masked else set()
-    return relayed - accused, relayed
+        check_revealed_shares(survivors, shares, *envelopes_of(session, round_row, client.id))
 
 
 def _check_sender(sender: int, client: ClientRow) -> None:
@@ -239,12 +201,8 @@ def _prepare(session: Session, blobs: BlobStore, round_row: RoundRow, client: Cl
     federation = session.get(FederationRow, round_row.federation_id)
     assert federation is not None
     ledger.check_within_budget(session, federation, client)
-    accused = payload.accused if isinstance(payload, PendingBlob) else ()
-    inbox = {e["sender"] for e in _relay(session, round_row.id, SHARE, client.id)}
-    if not set(accused) <= inbox:
-        raise ProtocolError("a client may accuse only neighbours whose envelopes it got")
     blob, writer = _masked_input_digest(blobs, round_row, client, payload)
-    return _encode(wire.accused_to_json(sorted(set(accused)))), blob, writer
+    return _encode({}), blob, writer
 
 
 def _record(session: Session, round_row: RoundRow, client: ClientRow, stage: str, body: bytes,
@@ -272,11 +230,9 @@ def _record(session: Session, round_row: RoundRow, client: ClientRow, stage: str
 @dataclass(frozen=True)
 class PendingBlob:
     """An upload streamed (and fsynced) by the HTTP layer but not yet published: it becomes a
-    blob only if the message is accepted. ``accused``: the neighbours whose envelopes the
-    sender could not use (they are excluded from the round)."""
+    blob only if the message is accepted."""
 
     writer: BlobWriter
-    accused: tuple[int, ...] = ()
 
 
 def masked_input_bytes(round_row: RoundRow) -> int:
@@ -308,19 +264,20 @@ _LISTED = (COMMIT, ADVERTISE, SHARE, CONSISTENCY, UNMASK)
 
 
 def _admitted(session: Session, round_row: RoundRow, stage: str, client_id: int) -> bool:
-    """May ``client_id`` send in ``stage``? (One indexed lookup: uploads stay O(1) in n.)"""
+    """May ``client_id`` send in ``stage``? (Check-shares and masked-input senders got the
+    envelopes relayed to them: one indexed lookup, so uploads stay O(1) in n.)"""
     if stage in _LISTED:
         return client_id in _expected(session, round_row, stage)
-    previous = STAGES[STAGES.index(stage) - 1]
-    return session.get(RelayRow, (round_row.id, previous, client_id)) is not None
+    got_envelopes = session.get(RelayRow, (round_row.id, SHARE, client_id)) is not None
+    return got_envelopes and (stage == CHECK or client_id not in excluded(session, round_row))
 
 
 def _expected_count(session: Session, round_row: RoundRow, stage: str) -> int:
     if stage in _LISTED:
         return len(_expected(session, round_row, stage))
-    previous = STAGES[STAGES.index(stage) - 1]
-    return int(session.scalar(select(func.count()).select_from(RelayRow).where(
-        RelayRow.round_id == round_row.id, RelayRow.stage == previous)) or 0)
+    got_envelopes = int(session.scalar(select(func.count()).select_from(RelayRow).where(
+        RelayRow.round_id == round_row.id, RelayRow.stage == SHARE)) or 0)
+    return got_envelopes - (len(excluded(session, round_row)) if stage == MASKED else 0)
 
 
 def _expected(session: Session, round_row: RoundRow, stage: str) -> set[int]:
@@ -329,11 +286,11 @@ def _expected(session: Session, round_row: RoundRow, stage: str) -> set[int]:
         return set(round_row.participants)
     if stage in (ADVERTISE, SHARE):
         previous = STAGES[STAGES.index(stage) - 1]
-        return {m["sender"] for m in _relay(session, round_row.id, previous, _BROADCAST)}
+        return {m["sender"] for m in relay(session, round_row.id, previous, BROADCAST)}
     if stage == CONSISTENCY:
-        return set(_relay(session, round_row.id, MASKED, _BROADCAST)["survivors"])
+        return set(relay(session, round_row.id, MASKED, BROADCAST)["survivors"])
     assert stage == UNMASK
-    return {s["sender"] for s in _relay(session, round_row.id, CONSISTENCY, _BROADCAST)}
+    return {s["sender"] for s in relay(session, round_row.id, CONSISTENCY, BROADCAST)}
 
 
 def _replay(session: Session, blobs: BlobStore, round_row: RoundRow, upto: str) -> SecAggServer:
@@ -341,14 +298,9 @@ def _replay(session: Session, blobs: BlobStore, round_row: RoundRow, upto: str) 
     ctx = context_of(round_row)
     server = SecAggServer(ctx, roster=_roster(session, round_row.participants))
     closers = [server.close_commit_seed, server.close_advertise_keys, server.close_share_keys,
-               server.close_masked_input, server.close_consistency]
+               server.close_check_shares, server.close_masked_input, server.close_consistency]
     for index, stage in enumerate(STAGES[: STAGES.index(upto) + 1]):
-        messages = rounds.stage_messages(session, round_row.id, stage)
-        if stage == MASKED:  # every accusation before any vector it names is summed
-            for message in messages:
-                with contextlib.suppress(BlindsumError):
-                    server.note_accusations(message.sender, _accused(message.body, ctx))
-        for message in messages:
+        for message in rounds.stage_messages(session, round_row.id, stage):
             try:
                 _feed(server, ctx, stage, message.sender, message.body,
                       None if message.blob is None else blobs.get(message.blob))
@@ -359,18 +311,13 @@ def _replay(session: Session, blobs: BlobStore, round_row: RoundRow, upto: str) 
     return server
 
 
-def _accused(body: bytes, ctx: RoundContext) -> tuple[int, ...]:
-    return wire.accused_from_json(json.loads(body), limit=ctx.params.neighbours)
-
-
 def _feed(server: SecAggServer, ctx: RoundContext, stage: str, sender: int, body: bytes,
           data: bytes | None) -> None:
     k = ctx.params.neighbours
     if stage == MASKED:
         assert data is not None
         server.receive_masked_input(wire.masked_input_from_bytes(
-            sender, data, dimension=ctx.dimension, dtype=ctx.codec.dtype,
-            accused=_accused(body, ctx)))
+            sender, data, dimension=ctx.dimension, dtype=ctx.codec.dtype))
         return
     payload = json.loads(body)
     if stage == COMMIT:
@@ -380,6 +327,8 @@ def _feed(server: SecAggServer, ctx: RoundContext, stage: str, sender: int, body
     elif stage == SHARE:
         server.receive_shares(sender, wire.envelopes_from_json(
             payload, limit=k, threshold=ctx.params.threshold))
+    elif stage == CHECK:
+        server.receive_accusations(wire.accusations_from_json(payload, limit=k))
     elif stage == CONSISTENCY:
         server.receive_consistency(wire.signature_from_json(payload))
     else:
@@ -423,27 +372,30 @@ def _timeout(session: Session, round_row: RoundRow) -> float:
     return federation.stage_timeout_seconds
 
 
+_RELAYS: dict[str, Callable[[SecAggServer], dict[int, Any]]] = {
+    COMMIT: lambda s: {BROADCAST: [wire.commitment_to_json(c) for c in s.close_commit_seed()]},
+    ADVERTISE: lambda s: {BROADCAST: [wire.advert_to_json(a) for a in s.close_advertise_keys()]},
+    SHARE: lambda s: {u: wire.envelopes_to_json(e) for u, e in s.close_share_keys().items()},
+    CHECK: lambda s: {BROADCAST: wire.exclusions_to_json(s.close_check_shares())},
+    MASKED: lambda s: {BROADCAST: wire.survivors_to_json(s.close_masked_input())},
+    CONSISTENCY: lambda s: {BROADCAST: [wire.signature_to_json(x) for x in s.close_consistency()]},
+}
+"""How each stage but the last closes, and what it relays (0: to everyone)."""
+
+
 def _close(server: SecAggServer, stage: str, round_row: RoundRow) -> dict[int, Any]:
-    if stage == COMMIT:
-        return {_BROADCAST: [wire.commitment_to_json(c) for c in server.close_commit_seed()]}
-    if stage == ADVERTISE:
-        return {_BROADCAST: [wire.advert_to_json(a) for a in server.close_advertise_keys()]}
-    if stage == SHARE:
-        return {u: wire.envelopes_to_json(envs) for u, envs in server.close_share_keys().items()}
-    if stage == MASKED:
-        return {_BROADCAST: wire.survivors_to_json(server.close_masked_input())}
-    if stage == CONSISTENCY:
-        return {_BROADCAST: [wire.signature_to_json(s) for s in server.close_consistency()]}
+    if stage != UNMASK:
+        return _RELAYS[stage](server)
     result = server.finalize()
     if "ddg" in round_row.protocol:  # distributed DP: centre, rotate back, rescale
         decoded = decode_sum(result.total, DDGParams.from_json(round_row.protocol["ddg"]),
                              round_row.round_seed)
     else:
         decoded = server.context.codec.dequantize_sum(result.total, len(result.contributors))
-    return {_BROADCAST: (decoded, list(result.contributors))}
+    return {BROADCAST: (decoded, list(result.contributors))}
 
 
 def _publish(session: Session, blobs: BlobStore, round_row: RoundRow,
              relays: dict[int, Any]) -> None:
-    decoded, contributors = relays[_BROADCAST]
+    decoded, contributors = relays[BROADCAST]
     results.publish(session, blobs, round_row, decoded, contributors)

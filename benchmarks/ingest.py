@@ -77,6 +77,7 @@ def _cohort(admin: Admin, server: LocalServer, n: int, dim: int,
     _parallel(pool, lambda d: d.commit(), drivers)
     _parallel(pool, lambda d: d.advertise(), drivers)
     _parallel(pool, lambda d: d.share(), drivers)
+    _parallel(pool, lambda d: d.check(), drivers)
     return fid, drivers
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from blindsum.crypto.hazmat.csprng import Csprng
 from blindsum.crypto.secagg.simulate import SimulationResult, new_cohort, simulate_round
-from blindsum.crypto.secagg.stages import Stage
+from blindsum.crypto.secagg.stages import MESSAGE_STAGES, Stage
 
 __all__ = ["SecAggBenchConfig", "SideReport", "run_secagg_bench"]
 
@@ -95,7 +95,8 @@ def _blindsum_round(
     plain = inputs[[u - 1 for u in contributors]].astype(np.float64).sum(axis=0)
     decoded = codec.dequantize_sum(sim.result.total, len(contributors))
     return {
-        "client": statistics.median(encode_s[u] + sim.client_mask_seconds[u] for u in contributors),
+        "client": statistics.median(encode_s[u] + sim.client_check_seconds[u]
+                                    + sim.client_mask_seconds[u] for u in contributors),
         "client_all_stages": statistics.median(encode_s[u] + sim.client_total_seconds[u]
                                                for u in contributors),
         "metadata_bytes": statistics.median(sim.message_bytes[u] for u in contributors),
@@ -137,7 +138,7 @@ def _summarise(name: str, runs: list[dict[str, Any]], dim: int) -> SideReport:
     if "metadata_bytes" in runs[0]:
         notes = {"client_seconds_all_stages": med("client_all_stages"),
                  "protocol_json_bytes_per_client": int(med("metadata_bytes")),
-                 "round_trips": 5}
+                 "round_trips": len(MESSAGE_STAGES)}
     return SideReport(
         name=name, client_seconds=med("client"), server_unmask_seconds=med("unmask"),
         server_sum_seconds=med("sum"), upload_bytes=upload,

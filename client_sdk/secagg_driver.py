@@ -28,8 +28,8 @@ from blindsum.errors import ConfigError, RoundStateError, ServiceUnavailableErro
 
 __all__ = ["ORDER", "SecAggDriver", "required_params", "round_seed_of", "stage_index"]
 
-ORDER = ("commit-seed", "advertise-keys", "share-keys", "masked-input", "consistency-check",
-         "unmask", "closed")
+ORDER = ("commit-seed", "advertise-keys", "share-keys", "check-shares", "masked-input",
+         "consistency-check", "unmask", "closed")
 LONG_POLL_SECONDS = 25.0
 
 
@@ -53,8 +53,8 @@ def required_params(federation: dict[str, Any], num_clients: int) -> SecAggParam
 
 
 class SecAggDriver:
-    """Commit, advertise, share, upload the masked input, sign, unmask: each a method, or
-    ``run``."""
+    """Commit, advertise, share, check the shares, upload the masked input, sign, unmask:
+    each a method, or ``run``."""
 
     def __init__(self, transport: Transport, federation_id: str, round_json: dict[str, Any],
                  *, client_id: int, identity_key: Ed25519PrivateKey,
@@ -70,7 +70,6 @@ class SecAggDriver:
         self.machine = SecAggClient(self.context, client_id=client_id, identity_key=identity_key,
                                     roster=roster, required=required)
         self.uploaded_bytes = 0
-        self.accused: tuple[int, ...] = ()
         self.ddg = self._checked_ddg(federation)
 
     def _checked_ddg(self, federation: dict[str, Any]) -> DDGParams | None:
@@ -119,24 +118,27 @@ class SecAggDriver:
                                          limit=len(self.context.participants))
         self._send("share-keys", wire.envelopes_to_json(self.machine.share_keys(adverts)))
 
-    def masked_bytes(self, update: np.ndarray) -> bytes:
-        """Clip, quantize and mask ``update`` (float) for this round: the bytes to upload.
-        Neighbours whose envelopes failed are kept in ``accused`` and sent with them."""
+    def check(self) -> None:
+        """Open and check the neighbours' envelopes; name the ones that failed."""
         params = self.context.params
         envelopes = wire.envelopes_from_json(self._relay("share-keys"), limit=params.neighbours,
                                              threshold=params.threshold)
+        self._send("check-shares", wire.accusations_to_json(self.machine.check_shares(envelopes)))
+
+    def masked_bytes(self, update: np.ndarray) -> bytes:
+        """Clip, quantize and mask ``update`` (float) for this round: the bytes to upload."""
+        exclusions = wire.exclusions_from_json(self._relay("check-shares"),
+                                               limit=len(self.context.participants))
         if self.ddg is not None:
             words = encode(update, self.ddg, self.context.round_seed)
-            masked = self.machine.mask_encoded(envelopes, words)
+            masked = self.machine.mask_encoded(exclusions, words)
         else:
-            masked = self.machine.mask_update(envelopes, update)
-        self.accused = masked.accused
+            masked = self.machine.mask_update(exclusions, update)
         return np.ascontiguousarray(masked.vector, dtype=masked.vector.dtype.newbyteorder("<")
                                     ).tobytes()
 
     def upload(self, data: bytes) -> None:
         self.transport.put(f"{self.url}/secagg/masked-input", content=data,
-                           params={"accused": list(self.accused)},
                            headers={"Content-Type": "application/octet-stream"})
         self.uploaded_bytes += len(data)
 
@@ -169,7 +171,7 @@ class SecAggDriver:
     def steps(self, update: np.ndarray) -> tuple[tuple[str, Callable[[], None]], ...]:
         """Each stage with the step that takes part in it, in order."""
         return (("commit-seed", self.commit), ("advertise-keys", self.advertise),
-                ("share-keys", self.share),
+                ("share-keys", self.share), ("check-shares", self.check),
                 ("masked-input", lambda: self.upload(self.masked_bytes(update))),
                 ("consistency-check", self.sign), ("unmask", self.unmask))
 

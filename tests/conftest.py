@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from blindsum.crypto.secagg.client import SecAggClient
 from blindsum.crypto.secagg.context import RoundContext
 from blindsum.crypto.secagg.messages import (
     ConsistencySignature,
+    Exclusions,
     KeyAdvert,
     MaskedInput,
     SeedCommitment,
@@ -22,6 +24,7 @@ from blindsum.crypto.secagg.messages import (
 from blindsum.crypto.secagg.params import SecAggParams
 from blindsum.crypto.secagg.server import AggregateResult, SecAggServer
 from blindsum.crypto.secagg.simulate import SimulatedCohort, new_cohort
+from blindsum.errors import BlindsumError
 
 settings.register_profile(
     "ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -129,18 +132,33 @@ class StepwiseRound:
             self.server.receive_shares(u, cl.share_keys(adverts))
         return self.server.close_share_keys()
 
-    def mask(self, skip: tuple[int, ...] = (),
-             inbox: dict[int, tuple[ShareEnvelope, ...]] | None = None) -> SurvivorSet:
-        inbox = self.share() if inbox is None else inbox
+    def check(self) -> Exclusions:
+        """Share, then every client checks its envelopes: who the server excludes."""
+        return self.accuse(self.share())
+
+    def accuse(self, inbox: dict[int, tuple[ShareEnvelope, ...]],
+               clients: tuple[int, ...] | None = None) -> Exclusions:
+        """``clients`` (default: all) check the envelopes ``inbox`` relays to them; the server
+        takes their accusations (refusing some, as a server does) and closes the stage."""
+        for u in self.clients if clients is None else clients:
+            with contextlib.suppress(BlindsumError):
+                self.server.receive_accusations(self.clients[u].check_shares(inbox[u]))
+        return self.server.close_check_shares()
+
+    def masked(self, exclusions: Exclusions, clients: Iterable[int]) -> list[MaskedInput]:
+        """The masked inputs of ``clients``, told ``exclusions``."""
+        return [self.clients[u].mask_encoded(exclusions, self.inputs[u]) for u in clients]
+
+    def mask(self, skip: tuple[int, ...] = (), exclusions: Exclusions | None = None
+             ) -> SurvivorSet:
+        exclusions = self.check() if exclusions is None else exclusions
         for u, cl in self.clients.items():
-            if u not in skip:
-                self.server.receive_masked_input(cl.mask_encoded(inbox[u], self.inputs[u]))
+            if u not in skip and u not in exclusions.excluded:
+                self.server.receive_masked_input(cl.mask_encoded(exclusions, self.inputs[u]))
         return self.server.close_masked_input()
 
     def finish(self, masked: list[MaskedInput]) -> tuple[SurvivorSet, AggregateResult]:
-        """Hand the server ``masked`` (every accusation first), then sign, unmask, finalize."""
-        for m in masked:
-            self.server.note_accusations(m.sender, m.accused)
+        """Hand the server ``masked``, then sign, unmask, finalize."""
         for m in masked:
             self.server.receive_masked_input(m)
         survivor_set = self.server.close_masked_input()

@@ -29,6 +29,7 @@ from blindsum.crypto.secagg.context import RoundContext
 from blindsum.crypto.secagg.keys import mask_private_key, self_mask_seed
 from blindsum.crypto.secagg.messages import (
     ConsistencySignature,
+    Exclusions,
     KeyAdvert,
     SurvivorSet,
     UnmaskShares,
@@ -47,6 +48,7 @@ class Plan:
     Attributes:
         adverts: per client, whose adverts it is shown (default: every relayed advert).
         held: per client, whose envelopes it is handed (default: every neighbour that shared).
+        exclusions: per client, who it is told was excluded before masking (default: nobody).
         views: per client, the survivor set it is shown (no entry: it is shown nothing).
         signatures_for: per client, whose signatures over *its* view it is shown (default:
             every signature collected over that same view).
@@ -55,6 +57,7 @@ class Plan:
 
     adverts: dict[int, AbstractSet[int]] = field(default_factory=dict)
     held: dict[int, AbstractSet[int]] = field(default_factory=dict)
+    exclusions: dict[int, Exclusions] = field(default_factory=dict)
     views: dict[int, SurvivorSet] = field(default_factory=dict)
     signatures_for: dict[int, AbstractSet[int]] = field(default_factory=dict)
     colluders: AbstractSet[int] = field(default_factory=set)
@@ -142,7 +145,10 @@ class LyingServer:
             if u in plan.colluders:
                 out.colluder_mask_keys[u] = kex.private_bytes(cl._mask_key)
             given = [e for e in envelopes[u] if e.sender in plan.held.get(u, graph[u])]
-            masked = self._try(u, cl.mask_encoded, given, inputs[u])
+            if self._try(u, cl.check_shares, given) is None:
+                continue
+            masked = self._try(u, cl.mask_encoded, plan.exclusions.get(u, Exclusions()),
+                               inputs[u])
             if masked is not None:
                 out.masked[u] = masked.vector.copy()
                 out.held[u] = set(cl._masked_with)

@@ -14,7 +14,8 @@ import pytest
 from blindsum.crypto.hazmat import kex
 from blindsum.crypto.hazmat.signing import generate_identity_key, sign
 from blindsum.crypto.secagg import SecAggParams, graph_seed
-from blindsum.crypto.secagg.messages import KeyAdvert, SurvivorSet
+from blindsum.crypto.secagg.keys import random_mask_secret
+from blindsum.crypto.secagg.messages import Exclusions, KeyAdvert, SurvivorSet
 from blindsum.crypto.secagg.simulate import new_cohort
 from blindsum.crypto.secagg.stages import Stage
 from blindsum.errors import (
@@ -111,18 +112,18 @@ def test_more_withheld_reveals_than_tolerated_abort_the_client(stepwise_round) -
 
 
 def test_tampered_envelope_is_not_used_and_its_sender_accused(stepwise_round) -> None:
-    """A flipped bit fails AES-GCM: the recipient holds no share of that sender, does not
-    mask with it, and names it, so the server excludes the sender instead of the round
-    failing (whoever flipped the bit)."""
+    """A flipped bit fails AES-GCM: the recipient holds no share of that sender and names it,
+    so the server counts one share holder fewer instead of the round failing (whoever
+    flipped the bit)."""
     r = stepwise_round()
     inbox = r.share()
     env = inbox[1][0]
     flipped = env.ciphertext[:20] + bytes([env.ciphertext[20] ^ 1]) + env.ciphertext[21:]
-    masked = r.clients[1].mask_encoded(
-        [dataclasses.replace(env, ciphertext=flipped), *inbox[1][1:]], r.inputs[1])
-    assert masked.accused == (env.sender,)
+    accusations = r.clients[1].check_shares(
+        [dataclasses.replace(env, ciphertext=flipped), *inbox[1][1:]])
+    assert accusations.accused == (env.sender,)
     assert env.sender not in r.clients[1]._held
-    assert r.clients[1].stage is Stage.CONSISTENCY_CHECK
+    assert r.clients[1].stage is Stage.MASKED_INPUT
 
 
 def test_envelope_rerouted_to_another_recipient_is_not_used(stepwise_round) -> None:
@@ -131,8 +132,7 @@ def test_envelope_rerouted_to_another_recipient_is_not_used(stepwise_round) -> N
     env = next(e for e in inbox[2] if e.sender != 1)
     rerouted = dataclasses.replace(env, recipient=1)  # meant for client 2
     others = [e for e in inbox[1] if e.sender != env.sender]
-    masked = r.clients[1].mask_encoded([rerouted, *others], r.inputs[1])
-    assert masked.accused == (env.sender,)
+    assert r.clients[1].check_shares([rerouted, *others]).accused == (env.sender,)
 
 
 def test_shares_off_the_committed_polynomial_are_not_used(stepwise_round) -> None:
@@ -142,19 +142,30 @@ def test_shares_off_the_committed_polynomial_are_not_used(stepwise_round) -> Non
     inbox = r.share()
     env, other = inbox[1][0], inbox[1][1]
     swapped = dataclasses.replace(env, self_mask_commitments=other.self_mask_commitments)
-    masked = r.clients[1].mask_encoded([swapped, *inbox[1][1:]], r.inputs[1])
-    assert masked.accused == (env.sender,)
+    assert r.clients[1].check_shares([swapped, *inbox[1][1:]]).accused == (env.sender,)
+
+
+def test_shares_of_another_key_than_the_advertised_one_are_not_used(stepwise_round) -> None:
+    """An envelope whose shares lie on their commitments but commit to another mask secret
+    than the sender's advertised key (a dealer sharing another key) is caught on receipt."""
+    r = stepwise_round()
+    commitments = r.commit()
+    adverts = [cl.advertise_keys(commitments) for cl in r.clients.values()]
+    r.clients[2]._mask_secret = random_mask_secret()  # shares of another key than advertised
+    to_one = [e for cl in r.clients.values() for e in cl.share_keys(adverts) if e.recipient == 1]
+    assert r.clients[1].check_shares(to_one).accused == (2,)
 
 
 def test_a_client_still_masks_with_a_neighbour_whose_envelope_failed(stepwise_round) -> None:
-    """Masks follow the envelopes that arrived, usable or not, so one failed envelope costs
-    the sender one share holder and nothing else: the survivor set may keep it."""
+    """Masks follow the envelopes that arrived, usable or not (less the excluded), so one
+    failed envelope costs the sender one share holder and nothing else: the survivor set may
+    keep it."""
     r = stepwise_round()
     inbox = r.share()
     env = inbox[1][0]
     flipped = dataclasses.replace(env, ciphertext=bytes(len(env.ciphertext)))
-    masked = r.clients[1].mask_encoded([flipped, *inbox[1][1:]], r.inputs[1])
-    assert masked.accused == (env.sender,)
+    assert r.clients[1].check_shares([flipped, *inbox[1][1:]]).accused == (env.sender,)
+    r.clients[1].mask_encoded(Exclusions(), r.inputs[1])
     assert env.sender in r.clients[1]._masked_with
     everyone = SurvivorSet(tuple(r.ctx.participants), ())
     assert r.clients[1].consistency_check(everyone).sender == 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Header, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from blindsum.aggregator import rounds, secagg_rounds
@@ -23,13 +23,11 @@ from blindsum.errors import NotFoundError
 router = APIRouter(prefix="/v1/federations/{federation_id}/rounds/{round_id}/secagg",
                    tags=["secagg"])
 
-JsonStage = Literal["commit-seed", "advertise-keys", "share-keys", "consistency-check", "unmask"]
-RelayStage = Literal["commit-seed", "advertise-keys", "share-keys", "masked-input",
-                     "consistency-check"]
+JsonStage = Literal["commit-seed", "advertise-keys", "share-keys", "check-shares",
+                    "consistency-check", "unmask"]
+RelayStage = Literal["commit-seed", "advertise-keys", "share-keys", "check-shares",
+                     "masked-input", "consistency-check"]
 ContentLength = Annotated[int, Header(ge=0)]
-Accused = Annotated[list[int] | None, Query(
-    max_length=4096, description="neighbours whose envelopes this client could not use "
-    "(they failed to open, or their shares lie off the sender's commitments)")]
 
 
 def _secagg_round(session: SessionDep, federation_id: str, round_id: str,
@@ -65,8 +63,7 @@ async def send_message(federation_id: str, round_id: str, stage: JsonStage, requ
             summary="Upload this client's masked input (little-endian words, octet-stream)")
 async def send_masked_input(federation_id: str, round_id: str, request: Request,
                             session: SessionDep, blobs: BlobsDep, me: CurrentClient,
-                            content_length: ContentLength,
-                            accused: Accused = None) -> UploadAccepted:
+                            content_length: ContentLength) -> UploadAccepted:
     row = await run_in_threadpool(_looked_up, session, federation_id, round_id, me)
     expected = secagg_rounds.masked_input_bytes(row)
     writer = await stream_to_blob(request, content_length, expected,
@@ -74,7 +71,7 @@ async def send_masked_input(federation_id: str, round_id: str, request: Request,
     try:
         stored = await run_in_threadpool(secagg_rounds.receive, session, blobs, row, me,
                                          secagg_rounds.MASKED,
-                                         secagg_rounds.PendingBlob(writer, tuple(accused or ())))
+                                         secagg_rounds.PendingBlob(writer))
     finally:
         writer.discard()  # a no-op once published; removes a refused upload's bytes
     return UploadAccepted(round_id=row.id, stage=secagg_rounds.MASKED, stored=stored)

@@ -18,9 +18,12 @@ about who dropped out (the argument is in :mod:`blindsum.crypto.secagg.params`):
   seed (neighbour survived) *or* the share of its mask key (neighbour dropped),
   decided once, from the one survivor set it signed;
 * a neighbour's envelope that does not open, or whose shares lie off the sender's
-  commitments, gives it no shares of that neighbour (it still masks with it, as
-  with every neighbour whose envelope arrived) and the neighbour is accused: the
-  server counts who holds usable shares of whom, instead of the round failing;
+  commitments or rebuild another key than it advertised, gives it no shares of that
+  neighbour, and the neighbour is accused before anyone masks: the server counts who
+  holds usable shares of whom and excludes a client too few can hold (nobody then masks
+  with it), instead of the round failing;
+* it masks with every neighbour whose envelope arrived and that was not excluded, and
+  with at least t of them;
 * it reveals only when a quorum ``q`` of participants with ``2q > n + c`` signed
   that same set, so no second set can ever be certified, and only when both the
   survivors and the signers stay connected however the ``c`` tolerated colluders
@@ -41,9 +44,16 @@ from blindsum.crypto.hazmat.prg import MaskExpander
 from blindsum.crypto.hazmat.signing import identity_public_bytes, sign, verify_signature
 from blindsum.crypto.secagg import graph_seed
 from blindsum.crypto.secagg.context import RoundContext
-from blindsum.crypto.secagg.keys import mask_private_key, self_mask_seed
+from blindsum.crypto.secagg.keys import (
+    mask_key_matches,
+    mask_private_key,
+    random_mask_secret,
+    self_mask_seed,
+)
 from blindsum.crypto.secagg.messages import (
+    Accusations,
     ConsistencySignature,
+    Exclusions,
     KeyAdvert,
     MaskedInput,
     SeedCommitment,
@@ -129,6 +139,7 @@ class SecAggClient:
         self._adverts: dict[int, KeyAdvert] = {}
         self._held: dict[int, SharePair] = {}
         self._accused: set[int] = set()
+        self._arrived: set[int] = set()
         self._masked_with: set[int] = set()
         self._survivor_set: SurvivorSet | None = None
 
@@ -159,7 +170,7 @@ class SecAggClient:
             self._committed = committed
             self._seen = graph_seed.commitments_digest(self.context, commitments)
             self._cipher_key = kex.generate_private_key()
-            self._mask_secret = shamir.random_secret()
+            self._mask_secret = random_mask_secret()
             self._mask_key = mask_private_key(self._mask_secret)
             c_pk, s_pk = kex.public_bytes(self._cipher_key), kex.public_bytes(self._mask_key)
             payload = KeyAdvert.signed_payload(self.context.digest, self._seen, self.client_id,
@@ -171,7 +182,7 @@ class SecAggClient:
     def share_keys(self, adverts: Sequence[KeyAdvert]) -> tuple[ShareEnvelope, ...]:
         """Stage 2: check every advert the server relayed, draw the graph from their seed
         reveals, and send each advertising neighbour an envelope of shares."""
-        with self._machine.step(Stage.SHARE_KEYS, Stage.MASKED_INPUT):
+        with self._machine.step(Stage.SHARE_KEYS, Stage.CHECK_SHARES):
             self._adverts = self._verified_adverts(adverts)
             self._require(len(self._adverts), "neighbours advertised keys")
             assert self._mask_secret is not None
@@ -186,24 +197,33 @@ class SecAggClient:
             return tuple(self._seal(v, SharePair(self.client_id, v, b_shares[v], k_shares[v]),
                                     b_points, k_points) for v in holders)
 
-    def mask_update(self, envelopes: Sequence[ShareEnvelope], update: np.ndarray) -> MaskedInput:
-        """Stage 3: clip, quantize and mask a float update (see :meth:`mask_encoded`)."""
+    def check_shares(self, envelopes: Sequence[ShareEnvelope]) -> Accusations:
+        """Stage 3: open the neighbours' envelopes and check every share; name the senders
+        of the ones that fail (this client holds no shares of them)."""
+        with self._machine.step(Stage.CHECK_SHARES, Stage.MASKED_INPUT):
+            self._held, self._accused = self._open_envelopes(envelopes)
+            self._arrived = set(self._held) | self._accused
+            self._require(len(self._held), "neighbours sent valid key shares")
+            return Accusations(self.client_id, tuple(sorted(self._accused)))
+
+    def mask_update(self, exclusions: Exclusions, update: np.ndarray) -> MaskedInput:
+        """Stage 4: clip, quantize and mask a float update (see :meth:`mask_encoded`)."""
         self._machine.require(Stage.MASKED_INPUT)
-        return self.mask_encoded(envelopes, self.context.codec.quantize(update, self._rng))
+        return self.mask_encoded(exclusions, self.context.codec.quantize(update, self._rng))
 
-    def mask_encoded(self, envelopes: Sequence[ShareEnvelope], encoded: np.ndarray) -> MaskedInput:
-        """Stage 3: open the neighbours' envelopes and mask an already-encoded vector.
-
-        Envelopes that fail are not used, and their senders are named in ``accused``."""
+    def mask_encoded(self, exclusions: Exclusions, encoded: np.ndarray) -> MaskedInput:
+        """Stage 4: mask an already-encoded vector with every neighbour whose envelope
+        arrived and that the server did not exclude (at least t of them)."""
         with self._machine.step(Stage.MASKED_INPUT, Stage.CONSISTENCY_CHECK):
             codec, dim = self.context.codec, self.context.dimension
             if encoded.dtype != codec.dtype or encoded.shape != (dim,):
                 raise ValueError(f"encoded update must be {codec.dtype} of length {dim}")
-            self._held, self._accused = self._open_envelopes(envelopes)
-            self._masked_with = set(self._held) | self._accused
-            self._require(len(self._held), "neighbours sent valid key shares")
-            return MaskedInput(self.client_id, self._masked(encoded),
-                               accused=tuple(sorted(self._accused)))
+            excluded = set(exclusions.excluded)
+            if self.client_id in excluded:
+                raise ProtocolError("the server excluded this client from the round")
+            self._masked_with = self._arrived - excluded
+            self._require(len(self._masked_with), "neighbours are left to mask with")
+            return MaskedInput(self.client_id, self._masked(encoded))
 
     def consistency_check(self, survivor_set: SurvivorSet) -> ConsistencySignature:
         """Stage 4: check the server's survivor/dropped lists against this client's view; sign."""
@@ -236,13 +256,12 @@ class SecAggClient:
                     "the survivor set's signers would not stay connected if up to "
                     f"{params.max_corrupted} colluders among them were removed; partial sums "
                     "would leak")
-            held = self._held.items()
+            held, dropped = self._held.items(), set(self._survivor_set.dropped)
             revealed = UnmaskShares(
                 self.client_id,
                 self_mask_shares={v: p.self_mask_share for v, p in held if v in survivors},
-                mask_key_shares={v: p.mask_key_share for v, p in held if v not in survivors},
-                pair_seeds={v: self._pair_seed(v) for v in self._masked_with
-                            if v not in survivors},
+                mask_key_shares={v: p.mask_key_share for v, p in held if v in dropped},
+                pair_seeds={v: self._pair_seed(v) for v in self._masked_with & dropped},
             )
             self._forget_secrets()
             return revealed
@@ -316,12 +335,17 @@ class SecAggClient:
         return held, accused
 
     def _opened(self, env: ShareEnvelope) -> SharePair:
-        """The envelope's shares, if it opens and both shares lie on the polynomials its
-        sender committed to; raises otherwise. (Checking both here is what lets the server
-        blame the holder, never the dealer, for a revealed share off its polynomial.)"""
+        """The envelope's shares, if it opens, both shares lie on the polynomials its sender
+        committed to, and the committed mask secret is the key it advertised; raises
+        otherwise. (Checking all here is what lets the server blame the holder, never the
+        dealer, for a revealed share off its polynomial, and rebuild every dropped key.)"""
         u = self.client_id
         if len(env.self_mask_commitments) != self.context.params.threshold:
             raise MalformedMessageError("commitments to a polynomial of the wrong degree")
+        if not mask_key_matches(env.mask_key_commitments[0],
+                                self._adverts[env.sender].mask_public_key):
+            raise MalformedMessageError("the sender's committed mask secret is not the key "
+                                        "it advertised")
         aad = ShareEnvelope.associated_data(self.context.digest, env.sender, u)
         key = self._envelope_key(env.sender, u, env.sender)
         pair = SharePair.from_bytes(kex.open_envelope(key, env.ciphertext, aad))
@@ -341,7 +365,7 @@ class SecAggClient:
 
     def _masked(self, encoded: np.ndarray) -> np.ndarray:
         """``y = x + PRG(b_u) + sum_v sign(u, v) PRG(s_uv)`` mod 2^bits, over every neighbour
-        whose envelope arrived (usable or not)."""
+        whose envelope arrived (usable or not) and that was not excluded."""
         assert self._self_seed is not None
         u = self.client_id
         acc = np.array(encoded, dtype=self.context.codec.dtype, copy=True)
@@ -383,4 +407,5 @@ class SecAggClient:
         self._mask_secret = self._self_secret = self._self_seed = None
         self._held = {}
         self._accused = set()
+        self._arrived = set()
         self._masked_with = set()

@@ -10,12 +10,16 @@ Stages and who sends what (client ``u``, its neighbours ``N(u)``)::
     2. share keys       u -> S : one ShareEnvelope per neighbour (AES-GCM), each carrying
                                  u's Feldman commitments to both sharing polynomials
                         S -> u : envelopes addressed to u
-    3. masked input     u -> S : MaskedInput  y_u = x_u + PRG(b_u) + sum ±PRG(s_uv), and the
-                                 neighbours whose envelopes failed (accused)
-                        S -> u : SurvivorSet (who sent input, who dropped or was excluded)
-    4. consistency      u -> S : ConsistencySignature over the SurvivorSet
+    3. check shares     u -> S : Accusations: the neighbours whose envelopes failed (did not
+                                 open, or hold shares off the commitments or another key)
+                        S -> u : Exclusions: who is out before anyone masks (too few usable
+                                 share holders, too many accusations, or silent)
+    4. masked input     u -> S : MaskedInput  y_u = x_u + PRG(b_u) + sum ±PRG(s_uv) over the
+                                 neighbours whose envelopes arrived, less the excluded
+                        S -> u : SurvivorSet (who sent input, who dropped after masking)
+    5. consistency      u -> S : ConsistencySignature over the SurvivorSet
                         S -> u : the signatures collected (the certificate)
-    5. unmask           u -> S : UnmaskShares: b-shares of survivors, key shares and pair
+    6. unmask           u -> S : UnmaskShares: b-shares of survivors, key shares and pair
                                  seeds of the dropped
 
 Every size is checked in ``__post_init__``, so a message object that exists is
@@ -38,7 +42,9 @@ from blindsum.crypto.secagg.context import MAX_CLIENT_ID
 from blindsum.errors import MalformedMessageError
 
 __all__ = [
+    "Accusations",
     "ConsistencySignature",
+    "Exclusions",
     "KeyAdvert",
     "SeedCommitment",
     "MaskedInput",
@@ -191,19 +197,41 @@ class ShareEnvelope:
         return self.self_mask_commitments, self.mask_key_commitments
 
 
-@dataclass(frozen=True, eq=False)
-class MaskedInput:
-    """Stage 3: the masked, encoded update (one word per coordinate), and the neighbours whose
-    envelopes failed to verify, open or match their commitments (``accused``): this client did
-    not mask with them, and they must be excluded from the round."""
+@dataclass(frozen=True)
+class Accusations:
+    """Stage 3: the neighbours whose envelopes to ``sender`` failed (did not open, or held
+    shares off the dealer's commitments, or of another key than it advertised). The sender
+    holds no shares of them; the server counts who can still hold each client's shares."""
 
     sender: int
-    vector: np.ndarray = field(repr=False)
     accused: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         _check_id(self.sender, "sender")
         _check_ids(self.accused, "accused")
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    """Stage 3 result: the clients out of the round before anyone masks: offenders (fewer than
+    t neighbours hold usable shares of them, or they accused more than they could have) and
+    the silent. Nobody masks with them, so their masks never need removing."""
+
+    excluded: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_ids(self.excluded, "excluded")
+
+
+@dataclass(frozen=True, eq=False)
+class MaskedInput:
+    """Stage 4: the masked, encoded update (one word per coordinate)."""
+
+    sender: int
+    vector: np.ndarray = field(repr=False)
+
+    def __post_init__(self) -> None:
+        _check_id(self.sender, "sender")
         if not isinstance(self.vector, np.ndarray) or self.vector.ndim != 1:
             raise MalformedMessageError("masked input must be a 1-D array")
         if self.vector.dtype not in (np.dtype(np.uint32), np.dtype(np.uint64)):
@@ -217,7 +245,7 @@ class MaskedInput:
 
 @dataclass(frozen=True)
 class SurvivorSet:
-    """Stage 3 result: who sent a masked input and who shared keys but dropped."""
+    """Stage 4 result: who sent a masked input, and who was to mask but dropped."""
 
     survivors: tuple[int, ...]
     dropped: tuple[int, ...]
@@ -237,7 +265,7 @@ class SurvivorSet:
 
 @dataclass(frozen=True)
 class ConsistencySignature:
-    """Stage 4: a survivor's Ed25519 signature over the :class:`SurvivorSet`."""
+    """Stage 5: a survivor's Ed25519 signature over the :class:`SurvivorSet`."""
 
     sender: int
     signature: bytes
@@ -249,7 +277,7 @@ class ConsistencySignature:
 
 @dataclass(frozen=True)
 class UnmaskShares:
-    """Stage 5: what a survivor reveals, keyed by the secret's owner.
+    """Stage 6: what a survivor reveals, keyed by the secret's owner.
 
     ``self_mask_shares`` are shares of surviving neighbours' self-mask seeds;
     ``mask_key_shares`` are shares of dropped neighbours' mask keys, and ``pair_seeds``

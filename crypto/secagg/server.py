@@ -9,21 +9,20 @@ relay to each client; if too few clients remain they abort the round with
 :class:`~blindsum.errors.ThresholdNotMetError` and say why.
 
 Hostile clients are identified and excluded rather than allowed to stop the
-round. Clients accuse neighbours whose envelopes failed (did not open, or hold
-shares off the sender's committed polynomials): a client that fewer than t
-neighbours can hold usable shares of is left out of the survivor set (its input
-is never summed), and so is a client that accuses more neighbours than it could
-have and still masked; a share revealed at unmask that lies off its dealer's
-committed polynomial is dropped and its holder named. One hostile accuser costs
-each honest neighbour one share holder, never its place in the round.
-:attr:`SecAggServer.offenders` names every excluded client, and its later
+round, and before anyone masks. In the check-shares stage clients accuse the
+neighbours whose envelopes failed (did not open, held shares off the sender's
+committed polynomials, or of another key than it advertised); a client that
+fewer than t neighbours can hold usable shares of is excluded, and so is one that
+accuses more neighbours than it could have and still taken part, and one that
+did not answer. Nobody masks with an excluded client, so its masks never need
+removing. A share revealed at unmask that lies off its dealer's committed
+polynomial is dropped and its holder named. One hostile accuser costs each
+honest neighbour one share holder, never its place in the round.
+:attr:`SecAggServer.offenders` names every excluded offender, and its later
 messages are refused.
 
 Masked inputs are folded into one running sum as they arrive, so memory is
-O(d) whatever the number of clients. Accusations travel with the masked inputs,
-so a driver hands the server every accusation of the stage (``note_accusations``)
-before the vectors it names are folded in: the service replays a stage that way,
-and so does the simulator. The unmask stage then removes the masks
+O(d) whatever the number of clients. The unmask stage then removes the masks
 (:mod:`blindsum.crypto.secagg.unmasking`). The server never holds an individual
 unmasked update.
 """
@@ -40,7 +39,9 @@ from blindsum.crypto.hazmat.signing import verify_signature
 from blindsum.crypto.secagg import graph_seed
 from blindsum.crypto.secagg.context import RoundContext
 from blindsum.crypto.secagg.messages import (
+    Accusations,
     ConsistencySignature,
+    Exclusions,
     KeyAdvert,
     MaskedInput,
     SeedCommitment,
@@ -100,7 +101,9 @@ class SecAggServer:
         self._commitments: dict[int, Commitments] = {}
         self._inbox: dict[int, dict[int, ShareEnvelope]] = {}
         self._usable_holders: dict[int, int] = {}  # who got each client's envelope, unaccused
-        self._accused: dict[int, frozenset[int]] = {}
+        self._accusations: dict[int, Accusations] = {}
+        self._exclusions = Exclusions()
+        self._maskers: set[int] = set()
         self._total = np.zeros(context.dimension, dtype=context.codec.dtype)
         self._masked_senders: set[int] = set()
         self._survivor_set: SurvivorSet | None = None
@@ -208,7 +211,7 @@ class SecAggServer:
 
     def close_share_keys(self) -> dict[int, tuple[ShareEnvelope, ...]]:
         """End stage 2: for each client that shared, the envelopes addressed to it."""
-        with self._machine.step(Stage.SHARE_KEYS, Stage.MASKED_INPUT):
+        with self._machine.step(Stage.SHARE_KEYS, Stage.CHECK_SHARES):
             self._require_cohort(len(self._envelopes), "clients shared their keys")
             self._inbox = {u: {} for u in self._envelopes}
             for batch in self._envelopes.values():
@@ -221,70 +224,72 @@ class SecAggServer:
                     self._usable_holders[sender] += 1
             return {u: tuple(envs[v] for v in sorted(envs)) for u, envs in self._inbox.items()}
 
-    # -- stage 3: masked input -------------------------------------------------------
+    # -- stage 3: check shares ---------------------------------------------------------
 
-    def check_accusations(self, sender: int, accused: Collection[int]) -> None:
-        """Refuse accusations that name anyone but senders of envelopes relayed to ``sender``,
-        or more of them than an honest client could make and still mask (it needs t)."""
-        self._machine.require(Stage.MASKED_INPUT)
-        self._check_admitted(sender, self._inbox)
-        if not set(accused) <= set(self._inbox[sender]):
+    def check_accusations(self, accusations: Accusations) -> None:
+        """Refuse accusations :meth:`receive_accusations` would refuse, recording nothing: they
+        may name only senders of envelopes relayed to the accuser, and no more of them than an
+        honest client could make and still hold t usable shares."""
+        self._machine.require(Stage.CHECK_SHARES)
+        sender = accusations.sender
+        self._check_new(sender, self._inbox, self._accusations, accusations)
+        if not set(accusations.accused) <= set(self._inbox[sender]):
             raise ProtocolError("a client may accuse only neighbours whose envelopes it got")
-        if self._accuses_too_many(sender, accused):
+        if self._accuses_too_many(sender, accusations.accused):
             raise ProtocolError("a client that accuses this many neighbours holds too few "
-                                "shares to have masked its input")
-        noted = self._accused.get(sender)
-        if noted is not None and noted != frozenset(accused):
-            raise ProtocolError("this client already sent different accusations")
+                                "shares to take part")
 
-    def note_accusations(self, sender: int, accused: Collection[int]) -> None:
-        """Record whose envelopes ``sender`` could not use (before any vector is folded). A
-        client that then has fewer than t neighbours holding usable shares of it is excluded.
-        """
-        with self._machine.step(Stage.MASKED_INPUT, fatal=False):
+    def receive_accusations(self, accusations: Accusations) -> None:
+        """Record whose envelopes a client could not use; an over-accuser is excluded."""
+        with self._machine.step(Stage.CHECK_SHARES, fatal=False):
+            sender = accusations.sender
             if sender in self._inbox and sender not in self._offenders \
-                    and self._accuses_too_many(sender, accused):
+                    and sender not in self._accusations \
+                    and self._accuses_too_many(sender, accusations.accused):
                 self._offenders[sender] = "excluded: accused more neighbours than it could have"
-            self.check_accusations(sender, accused)
-            accused = frozenset(accused)
-            if sender in self._accused:
-                return  # the same accusations again (check_accusations refused others)
-            t = self.context.params.threshold
-            if any(self._usable_holders[u] - 1 < t for u in accused & self._masked_senders):
-                raise RoundStateError("an accusation excludes a client whose input is already "
-                                      "summed: note every accusation of the stage first")
-            self._accused[sender] = accused
-            for u in accused:
+            self.check_accusations(accusations)
+            self._accusations[sender] = accusations
+            for u in accusations.accused:
                 self._usable_holders[u] -= 1
-            for u in accused:
-                if self._is_excluded(u):
+
+    def close_check_shares(self) -> Exclusions:
+        """End stage 3: exclude every client fewer than t neighbours hold usable shares of,
+        every over-accuser and every client that did not answer; nobody masks with them."""
+        with self._machine.step(Stage.CHECK_SHARES, Stage.MASKED_INPUT):
+            t = self.context.params.threshold
+            for u in self._inbox:
+                if self._usable_holders[u] < t and u not in self._offenders:
                     self._offenders[u] = (
                         "excluded: fewer than the threshold of its neighbours could use its "
-                        "key-share envelopes (they did not open, or lay off its commitments)")
+                        "key-share envelopes (they did not open, lay off its commitments, or "
+                        "held another key than it advertised)")
+            excluded = set(self._offenders) | (set(self._inbox) - set(self._accusations))
+            self._maskers = set(self._inbox) - excluded
+            self._require_cohort(len(self._maskers), "clients are left to mask their inputs")
+            self._exclusions = Exclusions(tuple(sorted(excluded & set(self._inbox))))
+            return self._exclusions
+
+    # -- stage 4: masked input -------------------------------------------------------
 
     def check_masked_input(self, masked: MaskedInput) -> None:
         """Refuse a masked input :meth:`receive_masked_input` would refuse, recording nothing."""
         self._machine.require(Stage.MASKED_INPUT)
-        self._check_admitted(masked.sender, self._inbox)
+        self._check_admitted(masked.sender, self._maskers)
         if masked.sender in self._masked_senders:
             raise RoundStateError("this client already sent its masked input")
         if masked.vector.dtype != self._total.dtype or masked.vector.shape != self._total.shape:
             raise ProtocolError(
                 f"masked input must be {self.context.dimension} {self._total.dtype} words")
-        self.check_accusations(masked.sender, masked.accused)
 
     def receive_masked_input(self, masked: MaskedInput) -> None:
-        """Fold one masked input into the running sum (O(d) memory for any n); an excluded
-        client's input is refused."""
+        """Fold one masked input into the running sum (O(d) memory for any n)."""
         with self._machine.step(Stage.MASKED_INPUT, fatal=False):
             self.check_masked_input(masked)
-            if masked.sender not in self._accused:
-                self.note_accusations(masked.sender, masked.accused)
             self._masked_senders.add(masked.sender)
             np.add(self._total, masked.vector, out=self._total)
 
     def close_masked_input(self) -> SurvivorSet:
-        """End stage 3: the survivor set every survivor must check and sign."""
+        """End stage 4: the survivor set every survivor must check and sign."""
         with self._machine.step(Stage.MASKED_INPUT, Stage.CONSISTENCY_CHECK):
             survivors = set(self._masked_senders)
             self._require_cohort(len(survivors), "clients sent masked inputs")
@@ -294,11 +299,11 @@ class SecAggServer:
                     "the survivors would not stay connected if up to "
                     f"{params.max_corrupted} colluders among them were removed; no client "
                     "would unmask them")
-            dropped = set(self._envelopes) - survivors
+            dropped = self._maskers - survivors
             self._survivor_set = SurvivorSet(tuple(sorted(survivors)), tuple(sorted(dropped)))
             return self._survivor_set
 
-    # -- stage 4: consistency check ----------------------------------------------------
+    # -- stage 5: consistency check ----------------------------------------------------
 
     def check_consistency(self, signature: ConsistencySignature) -> None:
         """Refuse a signature :meth:`receive_consistency` would refuse, recording nothing."""
@@ -316,7 +321,7 @@ class SecAggServer:
             self._signatures[signature.sender] = signature
 
     def close_consistency(self) -> tuple[ConsistencySignature, ...]:
-        """End stage 4: the collected signatures (the certificate), relayed to every signer."""
+        """End stage 5: the collected signatures (the certificate), relayed to every signer."""
         with self._machine.step(Stage.CONSISTENCY_CHECK, Stage.UNMASK):
             quorum = self.context.params.quorum
             if len(self._signatures) < quorum:
@@ -326,7 +331,7 @@ class SecAggServer:
                 )
             return tuple(self._signatures[u] for u in sorted(self._signatures))
 
-    # -- stage 5: unmask ----------------------------------------------------------------
+    # -- stage 6: unmask ----------------------------------------------------------------
 
     def check_unmask(self, shares: UnmaskShares) -> None:
         """Refuse revealed shares :meth:`receive_unmask` would refuse, recording nothing:
@@ -335,7 +340,7 @@ class SecAggServer:
         assert self._survivor_set is not None
         self._check_new(shares.sender, self._signatures, self._unmask, shares)
         check_revealed_shares(self._survivor_set, shares, set(self._usable_inbox(shares.sender)),
-                              set(self._inbox.get(shares.sender, {})))
+                              self._masked_with(shares.sender))
 
     def receive_unmask(self, shares: UnmaskShares) -> None:
         """Accept one signer's revealed shares."""
@@ -348,7 +353,7 @@ class SecAggServer:
         dealer's committed polynomial are dropped and their holders added to ``offenders``."""
         with self._machine.step(Stage.UNMASK, Stage.DONE):
             assert self._survivor_set is not None
-            holders = {u: set(self._inbox.get(u, {})) for u in self._survivor_set.survivors}
+            holders = {u: self._masked_with(u) for u in self._survivor_set.survivors}
             unmasker = Unmasker(self.context, self._adverts, self._survivor_set, holders,
                                 self._commitments)
             try:
@@ -364,23 +369,20 @@ class SecAggServer:
     # -- helpers ---------------------------------------------------------------------
 
     def _accuses_too_many(self, sender: int, accused: Collection[int]) -> bool:
-        """An honest client keeps at least t usable envelopes (it refuses to mask otherwise)."""
+        """An honest client keeps at least t usable envelopes (it refuses to go on otherwise)."""
         return len(self._inbox[sender]) - len(set(accused)) < self.context.params.threshold
-
-    def _is_excluded(self, u: int) -> bool:
-        """Fewer than t neighbours got ``u``'s envelope and did not accuse it."""
-        return self._usable_holders.get(u, 0) < self.context.params.threshold
 
     def _usable_inbox(self, u: int) -> dict[int, ShareEnvelope]:
         """The envelopes relayed to ``u`` that it did not accuse: the shares it holds."""
-        accused = self._accused.get(u, frozenset())
+        accusations = self._accusations.get(u)
+        accused = set(accusations.accused) if accusations else set()
         return {v: e for v, e in self._inbox.get(u, {}).items() if v not in accused}
 
+    def _masked_with(self, u: int) -> set[int]:
+        """Whom ``u`` masked with: the senders of envelopes relayed to it, less the excluded."""
+        return set(self._inbox.get(u, {})) - set(self._exclusions.excluded)
+
     def _check_admitted(self, sender: int, allowed: Collection[int]) -> None:
-        if self._inbox and sender in self._inbox and self._is_excluded(sender) \
-                and sender not in self._offenders:
-            self._offenders[sender] = ("excluded: fewer than the threshold of its neighbours got "
-                                       "usable key-share envelopes from it")
         if sender in self._offenders:
             raise ProtocolError("this client was excluded from the round: "
                                 + self._offenders[sender])

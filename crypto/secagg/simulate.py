@@ -25,7 +25,7 @@ from blindsum.crypto.hazmat.signing import generate_identity_key, identity_publi
 from blindsum.crypto.secagg import wire
 from blindsum.crypto.secagg.client import SecAggClient
 from blindsum.crypto.secagg.context import RoundContext
-from blindsum.crypto.secagg.messages import MaskedInput
+from blindsum.crypto.secagg.messages import Exclusions, MaskedInput, ShareEnvelope
 from blindsum.crypto.secagg.params import SecAggParams
 from blindsum.crypto.secagg.server import AggregateResult, SecAggServer
 from blindsum.crypto.secagg.stages import Stage
@@ -84,6 +84,8 @@ class SimulationResult:
     result: AggregateResult | None
     abort_reason: str | None
     refused: dict[int, str] = field(default_factory=dict)
+    client_check_seconds: dict[int, float] = field(default_factory=dict)
+    """Per client, opening and checking its neighbours' envelopes (the check-shares stage)."""
     client_mask_seconds: dict[int, float] = field(default_factory=dict)
     client_total_seconds: dict[int, float] = field(default_factory=dict)
     server_sum_seconds: float = 0.0
@@ -91,8 +93,8 @@ class SimulationResult:
     upload_bytes: dict[int, int] = field(default_factory=dict)
     message_bytes: dict[int, int] = field(default_factory=dict)
     """Per client, the bytes of its JSON messages (seed commitment, advert, envelopes,
-    signature, unmask shares) as the service's wire format encodes them: the protocol's
-    metadata."""
+    accusations, signature, unmask shares) as the service's wire format encodes them: the
+    protocol's metadata."""
 
 
 class _Driver:
@@ -142,6 +144,13 @@ class _Driver:
         self.out.message_bytes[u] = self.out.message_bytes.get(u, 0) + size
 
     def _run(self, updates: Mapping[int, np.ndarray]) -> None:
+        inbox = self._share_keys()
+        exclusions = self._check_shares(inbox)
+        self._mask(set(inbox) - set(exclusions.excluded), exclusions, updates)
+        self._unmask()
+
+    def _share_keys(self) -> dict[int, tuple[ShareEnvelope, ...]]:
+        """Commit, advertise and share: the envelopes relayed to each client."""
         s, c = self.server, self.clients
         for u in self._client(Stage.COMMIT_SEED, c):
             if (commitment := self._call(u, c[u].commit_seed)) is not None:
@@ -157,17 +166,32 @@ class _Driver:
             if (envs := self._call(u, c[u].share_keys, adverts)) is not None:
                 self._sent(u, wire.envelopes_to_json(envs))
                 s.receive_shares(u, envs)
-        inbox = s.close_share_keys()
-        masked = [m for u in self._client(Stage.MASKED_INPUT, inbox)
-                  if (m := self._masked_input(u, inbox[u], updates[u])) is not None]
-        for m in masked:  # every accusation first, so no accused input is ever summed
-            with contextlib.suppress(BlindsumError):
-                s.note_accusations(m.sender, m.accused)
-        for m in masked:
+        return s.close_share_keys()
+
+    def _check_shares(self, inbox: Mapping[int, tuple[ShareEnvelope, ...]]) -> Exclusions:
+        for u in self._client(Stage.CHECK_SHARES, inbox):
+            start = time.perf_counter()
+            accusations = self._call(u, self.clients[u].check_shares, inbox[u])
+            self.out.client_check_seconds[u] = time.perf_counter() - start
+            if accusations is not None:
+                self._sent(u, wire.accusations_to_json(accusations))
+                with contextlib.suppress(BlindsumError):  # refused: the sender is excluded
+                    self.server.receive_accusations(accusations)
+        return self.server.close_check_shares()
+
+    def _mask(self, maskers: Collection[int], exclusions: Exclusions,
+              updates: Mapping[int, np.ndarray]) -> None:
+        for u in self._client(Stage.MASKED_INPUT, maskers):
+            masked = self._masked_input(u, exclusions, updates[u])
+            if masked is None:
+                continue
             start = time.perf_counter()
             with contextlib.suppress(BlindsumError):  # refused: as if the sender had dropped
-                s.receive_masked_input(m)
+                self.server.receive_masked_input(masked)
             self.out.server_sum_seconds += time.perf_counter() - start
+
+    def _unmask(self) -> None:
+        s, c = self.server, self.clients
         survivor_set = s.close_masked_input()
         for u in self._client(Stage.CONSISTENCY_CHECK, survivor_set.survivors):
             if (sig := self._call(u, c[u].consistency_check, survivor_set)) is not None:
@@ -182,11 +206,12 @@ class _Driver:
         self.out.result = s.finalize()
         self.out.server_unmask_seconds = time.perf_counter() - start
 
-    def _masked_input(self, u: int, envelopes, update: np.ndarray) -> MaskedInput | None:  # type: ignore[no-untyped-def]
+    def _masked_input(self, u: int, exclusions: Exclusions, update: np.ndarray
+                      ) -> MaskedInput | None:
         client = self.clients[u]
         step = client.mask_encoded if update.dtype.kind == "u" else client.mask_update
         start = time.perf_counter()
-        masked: MaskedInput | None = self._call(u, step, envelopes, update)
+        masked: MaskedInput | None = self._call(u, step, exclusions, update)
         self.out.client_mask_seconds[u] = time.perf_counter() - start
         if masked is not None:
             self.out.upload_bytes[u] = masked.nbytes

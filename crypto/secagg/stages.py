@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from blindsum.errors import BlindsumError, RoundStateError
 
-__all__ = ["Stage", "StageMachine"]
+__all__ = ["MESSAGE_STAGES", "Stage", "StageMachine"]
 
 PAIR_MASK_PURPOSE = b"secagg-pair-mask"
 ENVELOPE_PURPOSE = b"secagg-share-envelope"
@@ -22,11 +22,16 @@ class Stage(enum.Enum):
     COMMIT_SEED = "commit-seed"
     ADVERTISE_KEYS = "advertise-keys"
     SHARE_KEYS = "share-keys"
+    CHECK_SHARES = "check-shares"
     MASKED_INPUT = "masked-input"
     CONSISTENCY_CHECK = "consistency-check"
     UNMASK = "unmask"
     DONE = "done"
     ABORTED = "aborted"
+
+
+MESSAGE_STAGES = tuple(s for s in Stage if s not in (Stage.DONE, Stage.ABORTED))
+"""The stages in which every client sends one message: the round trips of a round."""
 
 
 class StageMachine:

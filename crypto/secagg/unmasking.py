@@ -7,8 +7,9 @@ the committed polynomial and name their holders as offenders, then rebuild from
 the rest. For each dropped client ``v`` it removes the pair masks that surviving
 neighbours added for ``v``: from ``v``'s rebuilt mask key when t shares of it
 arrive and the key matches ``v``'s advert, and otherwise from the pair seeds the
-survivors revealed (needed when a hostile ``v`` dealt shares that rebuild to
-another key than the one it advertised).
+survivors revealed (needed when fewer than t of ``v``'s share holders answer;
+holders refuse shares of another key than the advertised one before anyone
+masks, so a dealer cannot force this by lying).
 """
 
 from __future__ import annotations
@@ -89,8 +90,12 @@ class Unmasker:
         rebuilt key when possible, else as the survivors revealed them."""
         shares = {h: m.mask_key_shares[v] for h, m in revealed.items() if v in m.mask_key_shares}
         try:
-            key = mask_private_key(self._recover(v, shares, self._commitments[v][1], "mask key"))
-            if kex.public_bytes(key) != self._adverts[v].mask_public_key:
+            secret = self._recover(v, shares, self._commitments[v][1], "mask key")
+            try:
+                key = mask_private_key(secret)
+            except ValueError:
+                key = None
+            if key is None or kex.public_bytes(key) != self._adverts[v].mask_public_key:
                 self.offenders[v] = "dealt shares of another key than the one it advertised"
                 raise InvalidShareError("rebuilt mask key differs from the advertised one")
         except (InvalidShareError, ThresholdNotMetError):

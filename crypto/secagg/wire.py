@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from blindsum.crypto.secagg.messages import (
+    Accusations,
     ConsistencySignature,
+    Exclusions,
     KeyAdvert,
     MaskedInput,
     SeedCommitment,
@@ -26,7 +28,8 @@ from blindsum.crypto.secagg.messages import (
 from blindsum.errors import MalformedMessageError
 
 __all__ = [
-    "accused_from_json", "accused_to_json",
+    "accusations_from_json", "accusations_to_json", "exclusions_from_json",
+    "exclusions_to_json",
     "advert_from_json", "advert_to_json", "adverts_from_json", "commitment_from_json",
     "commitment_to_json", "commitments_from_json", "envelopes_from_json", "envelopes_to_json",
     "masked_input_from_bytes", "signature_from_json", "signature_to_json",
@@ -190,23 +193,35 @@ def unmask_from_json(value: Any, *, limit: int) -> UnmaskShares:
                         pair_seeds=_seeds(v["pair_seeds"], limit))
 
 
-def accused_to_json(accused: Sequence[int]) -> dict[str, Any]:
-    """What travels with a masked input besides its words: whom the sender accuses."""
-    return {"accused": list(accused)}
+def _ids(value: Any, limit: int, what: str) -> tuple[int, ...]:
+    return tuple(_int(i) for i in _list(value, limit, what))
 
 
-def accused_from_json(value: Any, *, limit: int) -> tuple[int, ...]:
-    v = _obj(value, {"accused"})
-    if not isinstance(v["accused"], list) or len(v["accused"]) > limit:
-        raise MalformedMessageError(f"expected at most {limit} accused clients")
-    return tuple(_int(i) for i in v["accused"])
+def accusations_to_json(m: Accusations) -> dict[str, Any]:
+    return {"sender": m.sender, "accused": list(m.accused)}
+
+
+def accusations_from_json(value: Any, *, limit: int) -> Accusations:
+    """At most ``limit`` (the neighbourhood size) accused clients."""
+    v = _obj(value, {"sender", "accused"})
+    return Accusations(_int(v["sender"]), _ids(v["accused"], limit, "accused clients"))
+
+
+def exclusions_to_json(m: Exclusions) -> dict[str, Any]:
+    return {"excluded": list(m.excluded)}
+
+
+def exclusions_from_json(value: Any, *, limit: int) -> Exclusions:
+    """At most ``limit`` (the round's participants) excluded clients."""
+    v = _obj(value, {"excluded"})
+    return Exclusions(_ids(v["excluded"], limit, "excluded clients"))
 
 
 def masked_input_from_bytes(sender: int, data: bytes, *, dimension: int,
-                            dtype: np.dtype, accused: Sequence[int] = ()) -> MaskedInput:
+                            dtype: np.dtype) -> MaskedInput:
     """Raw little-endian words; the length must be exactly ``dimension`` words."""
     if len(data) != dimension * dtype.itemsize:
         raise MalformedMessageError(
             f"a masked input is exactly {dimension * dtype.itemsize} bytes, got {len(data)}")
     words = np.frombuffer(data, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
-    return MaskedInput(sender, words, accused=tuple(accused))
+    return MaskedInput(sender, words)

@@ -52,18 +52,23 @@ class SecAggSite:
         adverts = wire.adverts_from_json(self.relay("advertise-keys"), limit=100)
         self.post("share-keys", wire.envelopes_to_json(self.machine.share_keys(adverts)))
 
-    def mask(self, x: np.ndarray) -> None:
+    def check(self) -> None:
         envelopes = wire.envelopes_from_json(self.relay("share-keys"), limit=100,
                                              threshold=self.machine.context.params.threshold)
-        masked = self.machine.mask_update(envelopes, x)
-        self.accused = list(masked.accused)
+        accusations = self.machine.check_shares(envelopes)
+        self.accused = list(accusations.accused)
+        self.post("check-shares", wire.accusations_to_json(accusations))
+
+    def mask(self, x: np.ndarray) -> None:
+        exclusions = wire.exclusions_from_json(self.relay("check-shares"), limit=100)
+        masked = self.machine.mask_update(exclusions, x)
         self.masked_bytes = masked.vector.astype("<u4").tobytes()
         self.resend_masked()
 
     def resend_masked(self) -> bool:
         """PUT the masked input (again); returns whether the server stored it anew."""
         response = self.api.put(self.url("secagg/masked-input"), content=self.masked_bytes,
-                                params={"accused": self.accused}, headers=self.headers)
+                                headers=self.headers)
         assert response.status_code == 202, response.text
         return bool(response.json()["stored"])
 

@@ -73,6 +73,8 @@ def test_sigkill_at_every_stage_still_gives_the_exact_sum(server) -> None:
     crash()
     for s in sites:
         s.share()
+    for s in sites:
+        s.check()
     crash()
     sites[0].mask(xs[sites[0].id])
     crash()
@@ -111,7 +113,7 @@ def test_two_workers_on_postgresql_sum_concurrent_uploads_exactly(tmp_path,
         for s in sites:  # each site its own connection, so requests spread over both workers
             s.api = server.client()
         with ThreadPoolExecutor(8) as pool:
-            for step in ("commit", "advertise", "share", "mask", "sign", "unmask"):
+            for step in ("commit", "advertise", "share", "check", "mask", "sign", "unmask"):
                 args = [(s, xs[s.id]) if step == "mask" else (s,) for s in sites]
                 list(pool.map(lambda a, step=step: getattr(a[0], step)(*a[1:]), args))
         rid = sites[0].round["id"]

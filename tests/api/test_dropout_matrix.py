@@ -11,9 +11,10 @@ from .conftest import FEDERATION, b64
 from .secagg_site import round_sites
 
 N, DIM = 6, 24
-STEPS = ("commit", "advertise", "share", "mask", "sign", "unmask")
+STEPS = ("commit", "advertise", "share", "check", "mask", "sign", "unmask")
 STAGE_OF = {"commit": "commit-seed", "advertise": "advertise-keys", "share": "share-keys",
-            "mask": "masked-input", "sign": "consistency-check", "unmask": "unmask"}
+            "check": "check-shares", "mask": "masked-input", "sign": "consistency-check",
+            "unmask": "unmask"}
 
 
 def _tolerated(protocol: dict) -> int:

@@ -19,6 +19,8 @@ def _round(api, admin, fid, members, xs) -> dict:
         s.advertise()
     for s in sites:
         s.share()
+    for s in sites:
+        s.check()
     for s, x in zip(sites, xs, strict=True):
         s.mask(x)
     for s in sites:

@@ -46,7 +46,7 @@ def _exact(total, xs, contributors, sites) -> None:
 def test_a_corrupted_share_is_dropped_its_holder_named_and_the_sum_exact(api, admin,
                                                                          enroll) -> None:
     fid, rid, sites, xs = _round(api, admin, enroll)
-    for step in ("commit", "advertise", "share"):
+    for step in ("commit", "advertise", "share", "check"):
         for s in sites:
             getattr(s, step)()
     for s in sites:
@@ -88,11 +88,15 @@ def test_garbage_envelopes_exclude_their_sender_and_the_round_closes(api, admin,
         else:
             s.share()
     for s in sites:
-        s.mask(xs[s.id])
+        s.check()
     assert all(hostile.id in s.accused for s in sites if s is not hostile)
-    survivors = wire.survivors_from_json(sites[0].relay("masked-input"))
-    assert hostile.id in survivors.dropped
+    excluded = wire.exclusions_from_json(sites[0].relay("check-shares"), limit=N).excluded
+    assert excluded == (hostile.id,)  # out before anyone masks: nobody masks with it
     honest = [s for s in sites if s is not hostile]
+    for s in honest:
+        s.mask(xs[s.id])
+    survivors = wire.survivors_from_json(sites[0].relay("masked-input"))
+    assert hostile.id not in survivors.survivors + survivors.dropped
     for s in honest:
         s.sign()
     for s in honest:
@@ -109,7 +113,7 @@ def test_garbage_envelopes_exclude_their_sender_and_the_round_closes(api, admin,
 
 def test_an_unmask_message_naming_the_wrong_survivors_is_refused(api, admin, enroll) -> None:
     fid, rid, sites, xs = _round(api, admin, enroll)
-    for step in ("commit", "advertise", "share"):
+    for step in ("commit", "advertise", "share", "check"):
         for s in sites:
             getattr(s, step)()
     for s in sites[:-1]:
@@ -158,9 +162,12 @@ def test_a_reveal_that_does_not_open_its_commitment_is_refused(api, admin, enrol
     api.post(f"/v1/federations/{fid}/rounds/{rid}/close", headers=admin)  # its deadline passes
     relayed = hostile.relay("advertise-keys")
     assert hostile.id not in {a["sender"] for a in relayed}
-    for step in ("share", "mask", "sign", "unmask"):
+    for step in ("share", "check", "mask", "sign", "unmask"):
         for s in honest:
-            s.mask(xs[s.id]) if step == "mask" else getattr(s, step)()
+            if step == "mask":
+                s.mask(xs[s.id])
+            else:
+                getattr(s, step)()
     final, total = _final(api, admin, fid, rid)
     assert final["stage"] == "closed", final["abort_reason"]
     assert set(final["contributors"]) == {s.id for s in honest}

@@ -35,6 +35,8 @@ def scene(api, admin, enroll, settings):
         s.advertise()
     for s in sites:
         s.share()
+    for s in sites:
+        s.check()
     sites[0].mask(np.full(DIM, 0.01))
     sites[1].masked_bytes = b""  # filled by cases that need a valid one
     return {"api": api, "fid": fid, "round": round_json, "sites": sites,

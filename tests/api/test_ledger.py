@@ -80,6 +80,8 @@ def test_client_over_budget_is_recorded_then_its_uploads_are_refused(
         s.advertise()
     for s in sites:
         s.share()
+    for s in sites:
+        s.check()
     over = _report(api, fid, round_json["id"], members[0], _event(noise=0.5, q=0.1, steps=500))
     assert over.status_code == 403 and over.json()["type"].endswith(":budget-exhausted")
     refused = sites[0].api.put(sites[0].url("secagg/masked-input"),

@@ -19,7 +19,7 @@ def test_a_whole_round_logs_no_secret_and_no_update(api, admin, enroll, caplog) 
     members = [enroll(fid) for _ in range(4)]
     round_json = api.post(f"/v1/federations/{fid}/rounds", headers=admin).json()
     sites = round_sites(api, fid, members, round_json)
-    for step in ("commit", "advertise", "share"):
+    for step in ("commit", "advertise", "share", "check"):
         for s in sites:
             getattr(s, step)()
     for s in sites:

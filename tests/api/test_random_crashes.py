@@ -16,7 +16,7 @@ from .test_crash_and_replicas import ADMIN, _enroll, _sites
 ROUNDS = 20 if os.environ.get("BLINDSUM_STRESS") == "1" else 4
 CRASHES_PER_ROUND = 2
 DIM, N = 32, 4
-STEPS = ("commit", "advertise", "share", "mask", "sign", "unmask")
+STEPS = ("commit", "advertise", "share", "check", "mask", "sign", "unmask")
 
 
 def test_random_sigkills_never_lose_or_double_count(tmp_path, database_url) -> None:

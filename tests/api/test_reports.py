@@ -38,7 +38,7 @@ def reported_federation(api, admin, enroll):
             assert _report(api, fid, round_json["id"], m,
                            _event(steps=steps, eps=eps)).status_code == 201
         sites = [SecAggSite(api, fid, m, round_json, roster) for m in members]
-        for step in ("commit", "advertise", "share"):
+        for step in ("commit", "advertise", "share", "check"):
             for s in sites:
                 getattr(s, step)()
         for s in sites:

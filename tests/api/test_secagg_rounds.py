@@ -47,6 +47,8 @@ def test_round_with_a_dropout_gives_the_exact_sum(api, admin, secagg_round) -> N
     assert _stage(api, admin, fid, rid) == "share-keys"
     for c in clients:
         c.share()
+    for c in clients:
+        c.check()
     assert _stage(api, admin, fid, rid) == "masked-input"
     dropped = clients[-1]
     survivors = clients[:-1]
@@ -78,6 +80,8 @@ def test_masked_input_of_the_wrong_size_is_refused(api, admin, secagg_round) -> 
         c.advertise()
     for c in clients:
         c.share()
+    for c in clients:
+        c.check()
     response = api.put(clients[0].url("secagg/masked-input"), content=b"\x00" * 12,
                        headers=clients[0].headers)
     assert response.status_code == 422 and "exactly" in response.json()["detail"]

@@ -63,7 +63,7 @@ def test_secagg_server_keeps_no_update_in_any_form(api, admin, enroll, settings,
     for _ in range(2):  # two rounds
         round_json = api.post(f"/v1/federations/{fid}/rounds", headers=admin).json()
         sites = round_sites(api, fid, members, round_json)
-        for step in ("commit", "advertise", "share"):
+        for step in ("commit", "advertise", "share", "check"):
             for s in sites:
                 getattr(s, step)()
         for s in sites:
