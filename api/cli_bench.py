@@ -240,7 +240,8 @@ def _bench_table(report: dict[str, Any]) -> Table:
     if "ratios" in report:
         table.add_column("blindsum / flower", justify="right")
     rows = [
-        ("client time (encode + masks) s", "client_seconds", "client_time", "{:.4f}"),
+        ("client time (encode + check shares + masks) s", "client_seconds", "client_time",
+         "{:.4f}"),
         ("server unmask s", "server_unmask_seconds", "server_unmask_time", "{:.4f}"),
         ("server sum of uploads s", "server_sum_seconds", None, "{:.4f}"),
         ("upload bytes / float32 bytes", "upload_over_float32", "upload_bytes", "{:.3f}"),
@@ -256,6 +257,7 @@ def _bench_table(report: dict[str, Any]) -> Table:
     notes = report["blindsum"].get("notes") or {}
     extra = [("client time, every stage s", "client_seconds_all_stages", "{:.4f}"),
              ("protocol JSON bytes per client", "protocol_json_bytes_per_client", "{:,}"),
+             ("relayed JSON bytes per client", "relayed_json_bytes_per_client", "{:,}"),
              ("round trips", "round_trips", "{}")]
     for label, key, fmt in extra:
         if key in notes:

@@ -100,6 +100,7 @@ def _blindsum_round(
         "client_all_stages": statistics.median(encode_s[u] + sim.client_total_seconds[u]
                                                for u in contributors),
         "metadata_bytes": statistics.median(sim.message_bytes[u] for u in contributors),
+        "relay_bytes": statistics.median(sim.relay_bytes[u] for u in contributors),
         "unmask": sim.server_unmask_seconds,
         "sum": sim.server_sum_seconds,
         "upload": sim.upload_bytes[contributors[0]],
@@ -138,6 +139,7 @@ def _summarise(name: str, runs: list[dict[str, Any]], dim: int) -> SideReport:
     if "metadata_bytes" in runs[0]:
         notes = {"client_seconds_all_stages": med("client_all_stages"),
                  "protocol_json_bytes_per_client": int(med("metadata_bytes")),
+                 "relayed_json_bytes_per_client": int(med("relay_bytes")),
                  "round_trips": len(MESSAGE_STAGES)}
     return SideReport(
         name=name, client_seconds=med("client"), server_unmask_seconds=med("unmask"),

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from blindsum.crypto.hazmat import kex, shamir
+from blindsum.crypto.hazmat.feldman import GROUP_ORDER
 from blindsum.crypto.hazmat.prg import MaskExpander
 from blindsum.crypto.secagg import graph_seed
 from blindsum.crypto.secagg.client import SecAggClient
@@ -200,10 +202,21 @@ def pooled_secrets(cohort: SimulatedCohort, seen: Collected) -> tuple[dict[int, 
     keys = dict(seen.colluder_mask_keys)
     for u, sh in k_shares.items():
         if (secret := _reconstructed(sh, t)) is not None:
-            key = mask_private_key(secret)
-            if kex.public_bytes(key) == seen.adverts[u].mask_public_key:
+            key = _x25519_key(secret)
+            if key is not None and kex.public_bytes(key) == seen.adverts[u].mask_public_key:
                 keys[u] = kex.private_bytes(key)
     return seeds, keys
+
+
+def _x25519_key(secret: bytes) -> X25519PrivateKey | None:
+    """The X25519 key behind a rebuilt mask secret ``s``, or behind ``l - s`` (the same
+    public key: a dealer may have shared either), whichever has a clamped form."""
+    for scalar in (int.from_bytes(secret, "big"), GROUP_ORDER - int.from_bytes(secret, "big")):
+        try:
+            return mask_private_key(scalar.to_bytes(32, "big"))
+        except ValueError:
+            continue
+    return None
 
 
 def _pair_seed(ctx: RoundContext, seen: Collected, keys: Mapping[int, bytes],

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from blindsum.crypto.hazmat import shamir
+from blindsum.crypto.hazmat.feldman import GROUP_ORDER
 from blindsum.crypto.hazmat.signing import sign
 from blindsum.crypto.secagg import SecAggParams
 from blindsum.crypto.secagg.keys import random_mask_secret
@@ -379,3 +380,59 @@ def test_a_hostile_dealer_and_an_ordinary_dropout_at_unmask_still_give_the_exact
     result = r.server.finalize()
     np.testing.assert_array_equal(result.total, modular_sum(r.inputs, survivor_set.survivors))
     assert set(r.server.offenders) == {dealer}
+
+
+def test_a_dealer_sharing_the_negated_key_is_still_unmasked(stepwise_round, modular_sum) -> None:
+    """Found by the adversarial review: ``l - s`` passes every holder's key check (a point and
+    its negation share their Montgomery coordinate) but has no clamped X25519 form, so when
+    the dealer dropped the server could not rebuild its key and one more dropout at unmask
+    aborted the round (10 of 10). The server now derives pair secrets without clamping."""
+    r = stepwise_round(n=20)
+    dealer = 5
+    adverts = r.advertise()
+    negated = GROUP_ORDER - int.from_bytes(r.clients[dealer]._mask_secret, "big")
+    r.clients[dealer]._mask_secret = negated.to_bytes(32, "big")  # masks with its real key
+    for u, cl in r.clients.items():
+        r.server.receive_shares(u, cl.share_keys(adverts))
+    exclusions = r.accuse(r.server.close_share_keys())
+    assert exclusions.excluded == ()  # the holders cannot tell, and need not
+    maskers = [u for u in r.clients if u != dealer]  # the dealer drops before its input
+    for m in r.masked(exclusions, maskers):
+        r.server.receive_masked_input(m)
+    survivor_set = r.server.close_masked_input()
+    assert dealer in survivor_set.dropped
+    for u in survivor_set.survivors:
+        r.server.receive_consistency(r.clients[u].consistency_check(survivor_set))
+    certificate = r.server.close_consistency()
+    gone = min(r.ctx.graph[dealer])  # and one of its neighbours drops during unmask
+    for u in survivor_set.survivors:
+        if u != gone:
+            r.server.receive_unmask(r.clients[u].unmask(certificate))
+    result = r.server.finalize()
+    np.testing.assert_array_equal(result.total, modular_sum(r.inputs, survivor_set.survivors))
+
+
+def test_a_client_left_short_by_silent_holders_is_excluded_without_blame(stepwise_round,
+                                                                         modular_sum) -> None:
+    """Found by the adversarial review: holders that are silent or excluded still counted, so
+    a client with exactly t usable holders, one of them silent, was kept and its self mask
+    could not be removed at unmask. Holders are now counted among the clients still in, until
+    nothing changes; the client is excluded before masking, not blamed, and the round closes."""
+    r = stepwise_round(n=10)  # the complete graph: k = 9, t = 5
+    victim, t = 1, r.ctx.params.threshold
+    inbox = r.share()
+    accusers = (2, 3, 4, 5)  # 9 - 5 = 4 neighbours say the victim's envelopes failed
+    silent = 6  # one of the victim's other holders goes silent at check-shares
+    for u, cl in r.clients.items():
+        accusations = cl.check_shares(inbox[u])
+        if u in accusers:
+            accusations = Accusations(u, (victim,))
+        if u != silent:
+            r.server.receive_accusations(accusations)
+    exclusions = r.server.close_check_shares()
+    assert exclusions.excluded == (victim, silent)
+    assert victim not in r.server.offenders  # t of its neighbours could use it: no blame
+    assert len([u for u in r.ctx.graph[victim] if u not in accusers]) == t
+    survivor_set, result = r.finish(r.masked(exclusions, [u for u in r.clients
+                                                          if u not in exclusions.excluded]))
+    np.testing.assert_array_equal(result.total, modular_sum(r.inputs, survivor_set.survivors))

@@ -6,8 +6,9 @@ publishes ``C_j = a_j * B`` (B the Ed25519 base point, l its prime order); a
 holder of ``y = f(x)`` checks ``y * B == sum_j x^j * C_j`` before using it, and
 anyone holding a reconstructed secret checks ``a_0 * B == C_0``. Feldman
 (FOCS 1987); the commitments hide the coefficients under the discrete-logarithm
-assumption in the group (about 126-bit security), and the secrets themselves are
-only ever used through SHA-256 (:func:`derive_key`), never as group elements.
+assumption in the group (about 126-bit security). ``C_0 = a_0 * B`` is public: a secret
+used as a key is either hashed first (:func:`derive_key`) or one whose public key is
+``C_0`` anyway (the pair-mask key of :mod:`blindsum.crypto.secagg.keys`).
 
 Group arithmetic is libsodium's (through PyNaCl): ``crypto_scalarmult_ed25519_*``
 on the prime-order subgroup, which refuses points outside it.

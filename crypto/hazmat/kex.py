@@ -33,6 +33,7 @@ __all__ = [
     "derive_pair_key",
     "generate_private_key",
     "hkdf_info",
+    "key_from_shared",
     "load_private_key",
     "load_public_key",
     "open_envelope",
@@ -122,6 +123,14 @@ def derive_pair_key(
         shared = private.exchange(load_public_key(peer_public))
     except ValueError as exc:  # low-order point: cryptography refuses the zero secret
         raise CryptoError("key agreement failed") from exc
+    return key_from_shared(shared, purpose=purpose, context=context, first=first,
+                           second=second)
+
+
+def key_from_shared(shared: bytes, *, purpose: bytes, context: bytes, first: int,
+                    second: int) -> bytes:
+    """HKDF-SHA256 of an X25519 shared secret to 32 bytes under ``hkdf_info`` (the second
+    half of :func:`derive_pair_key`, for a shared secret computed another way)."""
     hkdf = HKDF(
         algorithm=hashes.SHA256(),
         length=KEY_BYTES,

@@ -4,8 +4,9 @@ Why this prime: shares must be checkable on their own (a hostile holder or deale
 is then named instead of stopping the round), and Feldman commitments
 (:mod:`blindsum.crypto.hazmat.feldman`) need the field to be the exponent field
 of a prime-order group; l is the order of the Ed25519 base point. Secrets are
-therefore scalars below l (32 bytes, big-endian, about 252 bits); what they key
-(mask seeds, X25519 keys) is SHA-256 of them (``feldman.derive_key``). (Flower
+therefore scalars below l (32 bytes, big-endian, about 252 bits); what they key is
+SHA-256 of them (``feldman.derive_key``) or, for the pair-mask X25519 key, the scalar
+itself (:mod:`blindsum.crypto.secagg.keys`). (Flower
 splits secrets into 16-byte chunks and shares each with pycryptodome's
 GF(2^128) Shamir: no verifiability, and a padding oracle on combine.)
 

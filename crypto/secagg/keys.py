@@ -11,7 +11,11 @@ commitments (:mod:`blindsum.crypto.hazmat.feldman`).
   opens its envelope, that the shares it got rebuild the advertised key
   (:func:`mask_key_matches`): a dealer sharing another key is caught before anyone
   masks, not at unmask. The dealer draws ``s`` so that the clamped form exists
-  (half of all scalars; 251 bits of key, as for any X25519 key).
+  (half of all scalars; 251 bits of key, as for any X25519 key). The check cannot
+  tell ``s`` from ``l - s`` (a point and its negation share their Montgomery
+  coordinate), nor need it: the server rebuilding a dropped client's ``s`` computes
+  its pair secrets without clamping (:func:`pair_secret`), which gives the same
+  X25519 secret for ``s``, ``l - s`` and any other scalar behind the advertised key.
 
 The client and the server derive everything the same way.
 """
@@ -25,7 +29,8 @@ from nacl.exceptions import RuntimeError as SodiumRuntimeError
 from blindsum.crypto.hazmat import kex, shamir
 from blindsum.crypto.hazmat.feldman import GROUP_ORDER, derive_key
 
-__all__ = ["mask_key_matches", "mask_private_key", "random_mask_secret", "self_mask_seed"]
+__all__ = ["mask_key_matches", "mask_private_key", "pair_secret", "random_mask_secret",
+           "self_mask_seed"]
 
 _SELF_SEED_PURPOSE = b"secagg-self-mask-seed"
 _INVERSE_OF_8 = pow(8, -1, GROUP_ORDER)
@@ -54,8 +59,8 @@ def random_mask_secret() -> bytes:
 def mask_private_key(secret: bytes) -> X25519PrivateKey:
     """The X25519 key of the pair masks: the secret's scalar itself, in clamped form.
 
-    Raises ValueError for a secret :func:`random_mask_secret` would not draw (a hostile
-    dealer's); callers treat that as a key that cannot be rebuilt."""
+    Raises ValueError for a secret :func:`random_mask_secret` would not draw (the server
+    never needs this form: it uses :func:`pair_secret`)."""
     clamped = _clamped(int.from_bytes(secret, "big"))
     if clamped is None:
         raise ValueError("this mask secret has no X25519 form")
@@ -70,3 +75,17 @@ def mask_key_matches(first_commitment: bytes, mask_public_key: bytes) -> bool:
     except SodiumRuntimeError:
         return False
     return bytes(montgomery) == mask_public_key
+
+
+def pair_secret(secret: bytes, peer_first_commitment: bytes) -> bytes:
+    """The X25519 shared secret between the owner of mask ``secret`` and the peer whose
+    mask key is the Montgomery form of ``peer_first_commitment`` (its ``s_w * B``): the
+    Montgomery coordinate of ``s * s_w * B``, computed without clamping ``s``, so it is
+    what the peer's own X25519 gives for any scalar behind the owner's advertised key."""
+    try:
+        point = sodium.crypto_scalarmult_ed25519_noclamp(
+            (int.from_bytes(secret, "big") % GROUP_ORDER).to_bytes(32, "little"),
+            peer_first_commitment)
+        return bytes(sodium.crypto_sign_ed25519_pk_to_curve25519(point))
+    except SodiumRuntimeError as exc:
+        raise ValueError("no pair secret for this scalar and commitment") from exc

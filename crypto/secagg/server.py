@@ -17,7 +17,8 @@ accuses more neighbours than it could have and still taken part, and one that
 did not answer. Nobody masks with an excluded client, so its masks never need
 removing. A share revealed at unmask that lies off its dealer's committed
 polynomial is dropped and its holder named. One hostile accuser costs each
-honest neighbour one share holder, never its place in the round.
+honest neighbour one share holder, and its place in the round only if ordinary
+dropouts had already left it with exactly t (see docs/threat-model.md).
 :attr:`SecAggServer.offenders` names every excluded offender, and its later
 messages are refused.
 
@@ -100,7 +101,6 @@ class SecAggServer:
         self._envelopes: dict[int, tuple[ShareEnvelope, ...]] = {}
         self._commitments: dict[int, Commitments] = {}
         self._inbox: dict[int, dict[int, ShareEnvelope]] = {}
-        self._usable_holders: dict[int, int] = {}  # who got each client's envelope, unaccused
         self._accusations: dict[int, Accusations] = {}
         self._exclusions = Exclusions()
         self._maskers: set[int] = set()
@@ -218,10 +218,6 @@ class SecAggServer:
                 for env in batch:
                     if env.recipient in self._inbox:
                         self._inbox[env.recipient][env.sender] = env
-            self._usable_holders = {u: 0 for u in self._envelopes}
-            for envs in self._inbox.values():
-                for sender in envs:
-                    self._usable_holders[sender] += 1
             return {u: tuple(envs[v] for v in sorted(envs)) for u, envs in self._inbox.items()}
 
     # -- stage 3: check shares ---------------------------------------------------------
@@ -249,21 +245,28 @@ class SecAggServer:
                 self._offenders[sender] = "excluded: accused more neighbours than it could have"
             self.check_accusations(accusations)
             self._accusations[sender] = accusations
-            for u in accusations.accused:
-                self._usable_holders[u] -= 1
 
     def close_check_shares(self) -> Exclusions:
-        """End stage 3: exclude every client fewer than t neighbours hold usable shares of,
-        every over-accuser and every client that did not answer; nobody masks with them."""
+        """End stage 3: exclude every over-accuser, every client that did not answer, and,
+        until none is left, every client fewer than t of the others hold usable shares of
+        (its self mask could never be removed); nobody masks with the excluded.
+
+        A client fewer than t neighbours could use at all is named among the offenders
+        (its envelopes failed, or its accusers lied: an accusation is no proof); one left
+        short only by excluded or silent holders is excluded without blame."""
         with self._machine.step(Stage.CHECK_SHARES, Stage.MASKED_INPUT):
             t = self.context.params.threshold
-            for u in self._inbox:
-                if self._usable_holders[u] < t and u not in self._offenders:
+            holders = self._usable_holders()
+            for u, hs in holders.items():
+                if len(hs) < t and u not in self._offenders:
                     self._offenders[u] = (
                         "excluded: fewer than the threshold of its neighbours could use its "
-                        "key-share envelopes (they did not open, lay off its commitments, or "
-                        "held another key than it advertised)")
+                        "key-share envelopes (they failed to open or to verify, or the "
+                        "neighbours that said so lied)")
             excluded = set(self._offenders) | (set(self._inbox) - set(self._accusations))
+            while short := {u for u in set(self._inbox) - excluded
+                            if len(holders[u] - excluded) < t}:
+                excluded |= short
             self._maskers = set(self._inbox) - excluded
             self._require_cohort(len(self._maskers), "clients are left to mask their inputs")
             self._exclusions = Exclusions(tuple(sorted(excluded & set(self._inbox))))
@@ -371,6 +374,16 @@ class SecAggServer:
     def _accuses_too_many(self, sender: int, accused: Collection[int]) -> bool:
         """An honest client keeps at least t usable envelopes (it refuses to go on otherwise)."""
         return len(self._inbox[sender]) - len(set(accused)) < self.context.params.threshold
+
+    def _usable_holders(self) -> dict[int, set[int]]:
+        """For each client that shared, the neighbours that got its envelope and did not
+        accuse it."""
+        holders: dict[int, set[int]] = {u: set() for u in self._inbox}
+        for h in self._inbox:
+            for u in self._usable_inbox(h):
+                if u in holders:
+                    holders[u].add(h)
+        return holders
 
     def _usable_inbox(self, u: int) -> dict[int, ShareEnvelope]:
         """The envelopes relayed to ``u`` that it did not accuse: the shares it holds."""

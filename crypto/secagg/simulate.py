@@ -95,6 +95,9 @@ class SimulationResult:
     """Per client, the bytes of its JSON messages (seed commitment, advert, envelopes,
     accusations, signature, unmask shares) as the service's wire format encodes them: the
     protocol's metadata."""
+    relay_bytes: dict[int, int] = field(default_factory=dict)
+    """Per client, the bytes of the JSON relays it is sent (commitments, adverts, its
+    envelopes, exclusions, survivor set, certificate)."""
 
 
 class _Driver:
@@ -143,6 +146,12 @@ class _Driver:
         size = len(json.dumps(message, separators=(",", ":")))
         self.out.message_bytes[u] = self.out.message_bytes.get(u, 0) + size
 
+    def _relayed(self, clients: Collection[int], message: object) -> None:
+        """Count ``message`` (JSON) as relayed to each of ``clients``."""
+        size = len(json.dumps(message, separators=(",", ":")))
+        for u in clients:
+            self.out.relay_bytes[u] = self.out.relay_bytes.get(u, 0) + size
+
     def _run(self, updates: Mapping[int, np.ndarray]) -> None:
         inbox = self._share_keys()
         exclusions = self._check_shares(inbox)
@@ -157,16 +166,23 @@ class _Driver:
                 self._sent(u, wire.commitment_to_json(commitment))
                 s.receive_commitment(commitment)
         commitments = s.close_commit_seed()
-        for u in self._client(Stage.ADVERTISE_KEYS, [m.sender for m in commitments]):
+        committers = [m.sender for m in commitments]
+        self._relayed(committers, [wire.commitment_to_json(m) for m in commitments])
+        for u in self._client(Stage.ADVERTISE_KEYS, committers):
             if (advert := self._call(u, c[u].advertise_keys, commitments)) is not None:
                 self._sent(u, wire.advert_to_json(advert))
                 s.receive_advert(advert)
         adverts = s.close_advertise_keys()
-        for u in self._client(Stage.SHARE_KEYS, [a.sender for a in adverts]):
+        advertisers = [a.sender for a in adverts]
+        self._relayed(advertisers, [wire.advert_to_json(a) for a in adverts])
+        for u in self._client(Stage.SHARE_KEYS, advertisers):
             if (envs := self._call(u, c[u].share_keys, adverts)) is not None:
                 self._sent(u, wire.envelopes_to_json(envs))
                 s.receive_shares(u, envs)
-        return s.close_share_keys()
+        inbox = s.close_share_keys()
+        for u, envs in inbox.items():
+            self._relayed([u], wire.envelopes_to_json(envs))
+        return inbox
 
     def _check_shares(self, inbox: Mapping[int, tuple[ShareEnvelope, ...]]) -> Exclusions:
         for u in self._client(Stage.CHECK_SHARES, inbox):
@@ -177,7 +193,9 @@ class _Driver:
                 self._sent(u, wire.accusations_to_json(accusations))
                 with contextlib.suppress(BlindsumError):  # refused: the sender is excluded
                     self.server.receive_accusations(accusations)
-        return self.server.close_check_shares()
+        exclusions = self.server.close_check_shares()
+        self._relayed(inbox, wire.exclusions_to_json(exclusions))
+        return exclusions
 
     def _mask(self, maskers: Collection[int], exclusions: Exclusions,
               updates: Mapping[int, np.ndarray]) -> None:
@@ -193,12 +211,15 @@ class _Driver:
     def _unmask(self) -> None:
         s, c = self.server, self.clients
         survivor_set = s.close_masked_input()
+        self._relayed(survivor_set.survivors, wire.survivors_to_json(survivor_set))
         for u in self._client(Stage.CONSISTENCY_CHECK, survivor_set.survivors):
             if (sig := self._call(u, c[u].consistency_check, survivor_set)) is not None:
                 self._sent(u, wire.signature_to_json(sig))
                 s.receive_consistency(sig)
         signatures = s.close_consistency()
-        for u in self._client(Stage.UNMASK, [sig.sender for sig in signatures]):
+        signers = [sig.sender for sig in signatures]
+        self._relayed(signers, [wire.signature_to_json(sig) for sig in signatures])
+        for u in self._client(Stage.UNMASK, signers):
             if (shares := self._call(u, c[u].unmask, signatures)) is not None:
                 self._sent(u, wire.unmask_to_json(shares))
                 s.receive_unmask(shares)

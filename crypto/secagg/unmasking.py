@@ -21,7 +21,7 @@ import numpy as np
 from blindsum.crypto.hazmat import feldman, kex, shamir
 from blindsum.crypto.hazmat.prg import MaskExpander
 from blindsum.crypto.secagg.context import RoundContext
-from blindsum.crypto.secagg.keys import mask_private_key, self_mask_seed
+from blindsum.crypto.secagg.keys import mask_key_matches, pair_secret, self_mask_seed
 from blindsum.crypto.secagg.messages import KeyAdvert, SurvivorSet, UnmaskShares
 from blindsum.crypto.secagg.stages import PAIR_MASK_DOMAIN, PAIR_MASK_PURPOSE, SELF_MASK_DOMAIN
 from blindsum.errors import InvalidShareError, ProtocolError, ThresholdNotMetError
@@ -86,29 +86,29 @@ class Unmasker:
 
     def _pair_seeds(self, v: int, added: list[int],
                     revealed: Mapping[int, UnmaskShares]) -> dict[int, bytes]:
-        """The seeds of the masks survivors ``added`` for dropped ``v``: derived from ``v``'s
-        rebuilt key when possible, else as the survivors revealed them."""
+        """The seeds of the masks survivors ``added`` for dropped ``v``: from ``v``'s rebuilt
+        mask secret when t valid shares arrived, else as the survivors revealed them.
+
+        The secret gives each pair's X25519 secret directly (:func:`keys.pair_secret`, no
+        clamping), so it works for whatever scalar behind ``v``'s advertised key ``v``
+        shared: holders checked on receipt that the committed secret is that key."""
         shares = {h: m.mask_key_shares[v] for h, m in revealed.items() if v in m.mask_key_shares}
         try:
-            secret = self._recover(v, shares, self._commitments[v][1], "mask key")
-            try:
-                key = mask_private_key(secret)
-            except ValueError:
-                key = None
-            if key is None or kex.public_bytes(key) != self._adverts[v].mask_public_key:
+            if not mask_key_matches(self._commitments[v][1][0], self._adverts[v].mask_public_key):
                 self.offenders[v] = "dealt shares of another key than the one it advertised"
-                raise InvalidShareError("rebuilt mask key differs from the advertised one")
-        except (InvalidShareError, ThresholdNotMetError):
+                raise InvalidShareError("the committed mask secret is not the advertised key")
+            secret = self._recover(v, shares, self._commitments[v][1], "mask key")
+            digest = self.context.digest
+            return {w: kex.key_from_shared(pair_secret(secret, self._commitments[w][1][0]),
+                                           purpose=PAIR_MASK_PURPOSE, context=digest,
+                                           first=min(v, w), second=max(v, w)) for w in added}
+        except (InvalidShareError, ThresholdNotMetError, ValueError):
             missing = [w for w in added if w not in revealed or v not in revealed[w].pair_seeds]
             if missing:
                 raise ThresholdNotMetError(
                     f"client {v}'s mask key cannot be rebuilt and {len(missing)} survivors "
                     "that masked with it did not reveal their pair seeds") from None
             return {w: revealed[w].pair_seeds[v] for w in added}
-        digest = self.context.digest
-        return {w: kex.derive_pair_key(key, self._adverts[w].mask_public_key,
-                                       purpose=PAIR_MASK_PURPOSE, context=digest,
-                                       first=min(v, w), second=max(v, w)) for w in added}
 
     def _recover(self, owner: int, shares: dict[int, int], points: tuple[bytes, ...],
                  what: str) -> bytes:

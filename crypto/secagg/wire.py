@@ -160,7 +160,7 @@ def unmask_to_json(m: UnmaskShares) -> dict[str, Any]:
 
 
 def _owner(key: Any) -> int:
-    if not (isinstance(key, str) and key.isdigit() and len(key) <= 10):
+    if not (isinstance(key, str) and key.isascii() and key.isdecimal() and len(key) <= 10):
         raise MalformedMessageError("share owners are decimal client ids")
     return int(key)
 
