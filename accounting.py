@@ -16,9 +16,14 @@ import numpy as np
 
 from blindsum.errors import ConfigError
 
-__all__ = ["ACCOUNTANTS", "client_level_epsilon", "epsilon_for", "noise_for"]
+__all__ = ["ACCOUNTANTS", "CLIENT_LEVEL_ACCOUNTING", "client_level_epsilon", "epsilon_for",
+           "noise_for", "over_reported", "under_reported"]
 
 ACCOUNTANTS = ("prv", "rdp")
+MISMATCH_ABSOLUTE = 0.05
+MISMATCH_RELATIVE = 0.02
+"""Tolerance between a reported and a recomputed epsilon: above the PRV accountant's error
+(its ``eps_error`` is 0.01 by default) and the PRV/RDP gap on one history."""
 _ACCOUNTING_LOCK = threading.Lock()
 
 
@@ -45,12 +50,36 @@ def epsilon_for(history: list[tuple[float, float, int]], delta: float,
     return epsilon if math.isfinite(epsilon) else math.inf  # NaN must never pass a check
 
 
-def client_level_epsilon(effective_noise_multiplier: float, sample_rate: float, rounds: int,
-                         delta: float, accountant: str = "prv") -> float:
-    """Client-level epsilon of distributed DP after ``rounds`` rounds, accounted as DP-FedAvg
-    with Poisson client sampling (one Gaussian step per round)."""
-    return epsilon_for([(effective_noise_multiplier, sample_rate, rounds)] if rounds else [],
+CLIENT_LEVEL_ACCOUNTING = (
+    "client-level epsilon composes one Gaussian mechanism (the round's effective noise "
+    "multiplier) for every round the client contributed to, without amplification by "
+    "sampling: the server chooses each round's participants and publishes its contributors, "
+    "so whether a client's data is in a released sum is never hidden")
+"""What the ledger, the SDK and the report say about client-level accounting (one source)."""
+
+
+def client_level_epsilon(effective_noise_multiplier: float, rounds: int, delta: float,
+                         accountant: str = "prv") -> float:
+    """Client-level epsilon of distributed DP after contributing to ``rounds`` rounds.
+
+    Each contributed round is one Gaussian step at sampling rate 1
+    (:data:`CLIENT_LEVEL_ACCOUNTING` says why); rounds a client did not contribute to cost
+    it nothing, since their sums do not depend on its data. Client sampling still thins
+    the cohort for utility; it is not counted as privacy amplification."""
+    return epsilon_for([(effective_noise_multiplier, 1.0, rounds)] if rounds else [],
                        delta, accountant)
+
+
+def under_reported(reported: float, recomputed: float) -> bool:
+    """Whether a client's reported epsilon is below the recomputed one by more than the
+    accountants' error allows: the only disagreement that can under-state a spend."""
+    return recomputed - reported > max(MISMATCH_ABSOLUTE, MISMATCH_RELATIVE * recomputed)
+
+
+def over_reported(reported: float, recomputed: float) -> bool:
+    """Whether a client reported more than the server can recompute (information, not an
+    alarm: an honest client that trained and then dropped before its event was recorded)."""
+    return reported - recomputed > max(MISMATCH_ABSOLUTE, MISMATCH_RELATIVE * recomputed)
 
 
 def noise_for(epsilon: float, delta: float, sample_rate: float, steps: int,

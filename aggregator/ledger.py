@@ -3,8 +3,9 @@
 Rows are only ever inserted. For a DP-SGD event the server verifies the
 client's Ed25519 signature over the exact event bytes, recomputes the
 client's epsilon over *all* its events in the federation with the same
-accountant (:mod:`blindsum.accounting`), and flags a reported epsilon that
-disagrees. A client whose recomputed epsilon exceeds the federation's budget
+accountant (:mod:`blindsum.accounting`), and flags a reported epsilon below the
+recomputed one (over-reporting is honest: a client that trained, then dropped
+before its event was recorded). A client whose recomputed epsilon exceeds the federation's budget
 has its event recorded (the spend happened) and every later upload refused.
 Distributed-DP rounds add one server-asserted client-level row per contributor.
 """
@@ -20,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from blindsum.accounting import ACCOUNTANTS, client_level_epsilon, epsilon_for
+from blindsum.accounting import ACCOUNTANTS, client_level_epsilon, epsilon_for, under_reported
 from blindsum.aggregator.models import ClientRow, FederationRow, LedgerRow, RoundRow
 from blindsum.crypto.dp_events import EVENT_FIELDS, canonical_event, event_payload
 from blindsum.crypto.hazmat.signing import verify_signature
@@ -34,10 +35,6 @@ __all__ = [
     "record_event",
     "rows_of",
 ]
-
-MISMATCH_ABSOLUTE = 0.05
-MISMATCH_RELATIVE = 0.02
-
 
 def _validated(event: Any, federation: FederationRow) -> dict[str, Any]:
     if not isinstance(event, dict) or set(event) != set(EVENT_FIELDS):
@@ -99,8 +96,7 @@ def record_event(session: Session, federation: FederationRow, round_row: RoundRo
         sample_rate=float(e["sample_rate"]), steps=int(e["steps"]),
         clip_norm=float(e["max_grad_norm"]), delta=federation.delta, accountant=e["accountant"],
         epsilon_reported=reported, epsilon_recomputed=recomputed,
-        mismatch=abs(reported - recomputed) > max(MISMATCH_ABSOLUTE,
-                                                  MISMATCH_RELATIVE * recomputed),
+        mismatch=under_reported(reported, recomputed),
         event=body, signature=signature, created_at=datetime.now(UTC))
     session.add(row)
     try:
@@ -127,19 +123,18 @@ def check_within_budget(session: Session, federation: FederationRow, client: Cli
 
 def record_client_level(session: Session, federation: FederationRow, round_row: RoundRow,
                         contributors: list[int], effective_noise_multiplier: float) -> None:
-    """One server-asserted client-level row per contributor of a distributed-DP round
-    (the caller commits with the round's result)."""
+    """One server-asserted client-level row per contributor of a distributed-DP round (the
+    caller commits with the round's result): its epsilon composes every round the client
+    contributed to at sampling rate 1 (:data:`blindsum.accounting.CLIENT_LEVEL_ACCOUNTING`)."""
     assert federation.client_dp is not None
-    rate = float(federation.client_dp.get("sample_rate", 1.0))
     for client_id in contributors:
         before = sum(1 for r in rows_of(session, federation.id, client_id)
                      if r.mechanism == "distributed-dp")
-        epsilon = client_level_epsilon(effective_noise_multiplier, rate, before + 1,
-                                       federation.delta)
+        epsilon = client_level_epsilon(effective_noise_multiplier, before + 1, federation.delta)
         session.add(LedgerRow(
             federation_id=federation.id, round_id=round_row.id, round_number=round_row.number,
             client_id=client_id, mechanism="distributed-dp", unit="client",
-            noise_multiplier=effective_noise_multiplier, sampling="poisson", sample_rate=rate,
+            noise_multiplier=effective_noise_multiplier, sampling="none", sample_rate=1.0,
             steps=1, clip_norm=federation.clip_norm, delta=federation.delta, accountant="prv",
             epsilon_reported=None, epsilon_recomputed=epsilon, mismatch=False, event=None,
             signature=None, created_at=datetime.now(UTC)))

@@ -84,6 +84,12 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _worst(worst: dict[str, Any]) -> str:
+    if worst["unbounded"]:
+        return "epsilon unknown (unbounded)"
+    return f"epsilon = {worst['epsilon']:.3f}"
+
+
 def report_html(report: dict[str, Any]) -> str:
     fed, budget = report["federation"], report["budget"]
     rows = []
@@ -91,10 +97,15 @@ def report_html(report: dict[str, Any]) -> str:
         flags = []
         if c["over_budget"]:
             flags.append('<span class="warn">over budget</span>')
+        if c["epsilon_unbounded"]:
+            flags.append('<span class="warn">epsilon unknown (unbounded): no DP accounting for '
+                         f"rounds {c['rounds_without_dp_event']}</span>")
         if c["mismatches"]:
-            flags.append(f'<span class="warn">{c["mismatches"]} epsilon mismatch(es)</span>')
-        if c["rounds_without_dp_event"]:
-            flags.append(f"no DP event for rounds {c['rounds_without_dp_event']}")
+            flags.append(f'<span class="warn">{c["mismatches"]} event(s) reported a lower '
+                         "epsilon than recomputed</span>")
+        if c["over_reports"]:
+            flags.append(f"{c['over_reports']} event(s) reported more than recomputed "
+                         "(a spend the server did not see recorded; not an alarm)")
         rows.append(
             f"<tr><td>{c['client_id']}</td><td class='l'>{escape(c['label'])}</td>"
             f"<td>{_fmt(c['epsilon']['example'])}</td><td>{_fmt(c['epsilon']['client'])}</td>"
@@ -111,12 +122,13 @@ def report_html(report: dict[str, Any]) -> str:
 <body>
 <h1>Privacy report: {escape(fed['name'])}</h1>
 <p>Budget: <b>epsilon = {budget['epsilon']:g}</b> at delta = {budget['delta']:g} per client.
-Worst case so far: <b>epsilon = {worst['epsilon']:.3f}</b>
+Worst case so far: <b>{_worst(worst)}</b>
 (client {worst['client_id'] if worst['client_id'] is not None else '-'}).
 Units of privacy: {escape(', '.join(report['units_of_privacy']) or 'none yet')};
 mechanisms: {escape(', '.join(report['mechanisms']) or 'none yet')};
 accountants: {escape(', '.join(report['accountants']) or '-')}.</p>
 <p>Protection ({escape(fed['mode'])}): {escape(fed['threat_model'])}</p>
+<p>Accounting: {escape(report['accounting']['client_level'])}.</p>
 <h2>Epsilon over rounds</h2>
 {_chart(report)}
 <h2>Clients</h2>

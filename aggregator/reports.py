@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from blindsum.accounting import CLIENT_LEVEL_ACCOUNTING, over_reported, under_reported
 from blindsum.aggregator import ledger
-from blindsum.aggregator.models import ClientRow, FederationRow, RoundRow
+from blindsum.aggregator.models import ClientRow, FederationRow, LedgerRow, RoundRow
 
 __all__ = ["SCHEMA_ID", "THREAT_MODELS", "build_report", "schema"]
 
@@ -35,14 +36,20 @@ THREAT_MODELS = {
 }
 
 CAVEATS = [
-    "Epsilon assumes Poisson sampling (of examples for DP-SGD, of clients for distributed DP); "
-    "fixed-size or shuffled batches would give much weaker guarantees than stated.",
+    "Example-level epsilon assumes Poisson sampling of examples in DP-SGD; fixed-size or "
+    "shuffled batches would give much weaker guarantees than stated. Client-level epsilon "
+    "takes no credit for client sampling (see accounting).",
     "DP-SGD events are asserted and signed by each client; the server recomputes epsilon from "
     "them but cannot verify that the client trained with those parameters.",
     "Example-level epsilon protects one example of a client's dataset; client-level epsilon "
     "(distributed DP) protects a client's whole contribution. They are not comparable.",
-    "Distributed DP treats the sum of discrete Gaussians as a Gaussian, as Kairouz et al. "
-    "(2021) do when the noise is many times the integer grid.",
+    "Distributed DP is accounted as if the sum of the clients' discrete-Gaussian noise were "
+    "one continuous Gaussian (PRV accountant); Kairouz et al. (2021) bound the discrete sum "
+    "with an extra term instead. This is an approximation, close when the noise is many "
+    "times the integer grid, not a proven bound.",
+    "A client that contributed to a round without any DP accounting for it (no DP-SGD event, "
+    "no distributed DP) has an unbounded epsilon: the report shows it as unknown and over "
+    "budget.",
     "Secure aggregation hides individual updates from the server, not from the published sum: "
     "only differential privacy limits what the sum reveals.",
     "Distributed-DP noise is sized so that the honest survivors alone (min_survivors minus the "
@@ -72,35 +79,13 @@ def build_report(session: Session, federation: FederationRow) -> dict[str, Any]:
     for round_row in rounds:
         for c in round_row.contributors or []:
             contributed.setdefault(c, set()).add(round_row.number)
-    per_client: list[dict[str, Any]] = []
-    for client in clients:
-        mine = [r for r in rows if r.client_id == client.id]
-        spent: dict[str, float] = {}
-        for r in mine:
-            spent[r.unit] = max(spent.get(r.unit, 0.0), r.epsilon_recomputed)
-        worst = max(spent.values(), default=0.0)
-        reported_rounds = {r.round_number for r in mine}
-        per_client.append({
-            "client_id": client.id, "label": client.label,
-            "epsilon": {"example": spent.get("example"), "client": spent.get("client")},
-            "worst_epsilon": worst,
-            "budget_remaining": max(0.0, federation.epsilon_budget - worst),
-            "over_budget": worst > federation.epsilon_budget,
-            "rounds_contributed": sorted(contributed.get(client.id, set())),
-            "rounds_without_dp_event": sorted(contributed.get(client.id, set())
-                                              - reported_rounds),
-            "mismatches": sum(1 for r in mine if r.mismatch),
-            "history": [{
-                "round_number": r.round_number, "mechanism": r.mechanism, "unit": r.unit,
-                "noise_multiplier": r.noise_multiplier, "sampling": r.sampling,
-                "sample_rate": r.sample_rate, "steps": r.steps, "clip_norm": r.clip_norm,
-                "delta": r.delta, "accountant": r.accountant,
-                "epsilon_reported": r.epsilon_reported,
-                "epsilon_recomputed": r.epsilon_recomputed, "mismatch": r.mismatch,
-                "signed_by_client": r.signature is not None,
-            } for r in mine],
-        })
-    worst_client = max(per_client, key=lambda c: float(c["worst_epsilon"]), default=None)
+    per_client = [_client_entry(client, [r for r in rows if r.client_id == client.id],
+                                contributed.get(client.id, set()), federation)
+                  for client in clients]
+    unbounded = [c for c in per_client if c["epsilon_unbounded"]]
+    ranked = sorted(per_client, key=lambda c: float(c["worst_epsilon"] or 0.0), reverse=True)
+    leaders = unbounded or ranked
+    worst_client = leaders[0] if leaders else None
     mechanisms = sorted({r.mechanism for r in rows})
     return {
         "schema": SCHEMA_ID,
@@ -115,6 +100,7 @@ def build_report(session: Session, federation: FederationRow) -> dict[str, Any]:
         "units_of_privacy": sorted({r.unit for r in rows}),
         "mechanisms": mechanisms,
         "accountants": sorted({r.accountant for r in rows}),
+        "accounting": {"client_level": CLIENT_LEVEL_ACCOUNTING},
         "rounds": [{"number": r.number, "stage": r.stage,
                     "contributors": len(r.contributors or []),
                     "assumed_colluders": r.protocol.get("max_corrupted"),
@@ -122,7 +108,47 @@ def build_report(session: Session, federation: FederationRow) -> dict[str, Any]:
                     "closed_at": r.closed_at.isoformat() if r.closed_at else None}
                    for r in rounds],
         "clients": per_client,
-        "worst_case": {"epsilon": worst_client["worst_epsilon"] if worst_client else 0.0,
-                       "client_id": worst_client["client_id"] if worst_client else None},
+        "worst_case": {
+            "epsilon": None if unbounded else (worst_client["worst_epsilon"]
+                                               if worst_client else 0.0),
+            "unbounded": bool(unbounded),
+            "client_id": worst_client["client_id"] if worst_client else None},
         "caveats": CAVEATS,
+    }
+
+
+def _client_entry(client: ClientRow, mine: list[LedgerRow], contributed: set[int],
+                  federation: FederationRow) -> dict[str, Any]:
+    """One client's spend. A round it contributed to with no DP row at all makes its epsilon
+    unbounded: shown as unknown (null) and over budget, never as 0."""
+    spent: dict[str, float] = {}
+    for r in mine:
+        spent[r.unit] = max(spent.get(r.unit, 0.0), r.epsilon_recomputed)
+    without = sorted(contributed - {r.round_number for r in mine})
+    unbounded = bool(without)
+    worst = None if unbounded else max(spent.values(), default=0.0)
+    return {
+        "client_id": client.id, "label": client.label,
+        "epsilon": {"example": spent.get("example"), "client": spent.get("client")},
+        "worst_epsilon": worst,
+        "epsilon_unbounded": unbounded,
+        "budget_remaining": 0.0 if worst is None else max(0.0, federation.epsilon_budget - worst),
+        "over_budget": worst is None or worst > federation.epsilon_budget,
+        "rounds_contributed": sorted(contributed),
+        "rounds_without_dp_event": without,
+        "mismatches": sum(1 for r in mine if r.epsilon_reported is not None
+                          and under_reported(r.epsilon_reported, r.epsilon_recomputed)),
+        "over_reports": sum(1 for r in mine if r.epsilon_reported is not None
+                            and over_reported(r.epsilon_reported, r.epsilon_recomputed)),
+        "history": [{
+            "round_number": r.round_number, "mechanism": r.mechanism, "unit": r.unit,
+            "noise_multiplier": r.noise_multiplier, "sampling": r.sampling,
+            "sample_rate": r.sample_rate, "steps": r.steps, "clip_norm": r.clip_norm,
+            "delta": r.delta, "accountant": r.accountant,
+            "epsilon_reported": r.epsilon_reported,
+            "epsilon_recomputed": r.epsilon_recomputed,
+            "mismatch": r.epsilon_reported is not None
+            and under_reported(r.epsilon_reported, r.epsilon_recomputed),
+            "signed_by_client": r.signature is not None,
+        } for r in mine],
     }

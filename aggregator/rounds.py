@@ -89,7 +89,7 @@ def open_round(session: Session, federation: FederationRow,
                                    f"federation needs {federation.min_clients} to open a round")
     participants = participants[: federation.max_clients]
     rate = float((federation.client_dp or {}).get("sample_rate", 1.0))
-    if rate < 1.0:  # Poisson client sampling, as client-level DP accounting assumes
+    if rate < 1.0:  # Poisson client sampling thins the cohort; accounting takes no credit for it
         participants = [p for p in participants if secrets.randbelow(2**53) < rate * 2**53]
         if len(participants) < federation.min_clients:
             raise ThresholdNotMetError(

@@ -250,13 +250,13 @@ class Client:
         return np.frombuffer(data, dtype="<f8").copy()
 
     def client_level_epsilon(self, extra_rounds: int = 0) -> float:
-        """This client's client-level epsilon under the federation's distributed DP."""
+        """This client's client-level epsilon under the federation's distributed DP: every
+        round it sent an update in, at sampling rate 1, as the server's ledger counts it."""
         federation = self.federation()
         if not federation.get("client_dp"):
             return 0.0
         z = self.state.client_dp_noise  # kept in the state file: right after a reload too
-        return client_level_epsilon(z, float(federation["client_dp"]["sample_rate"]),
-                                    self.state.client_dp_rounds + extra_rounds,
+        return client_level_epsilon(z, self.state.client_dp_rounds + extra_rounds,
                                     float(federation["delta"]))
 
     def _check_client_level_budget(self, effective_noise_multiplier: float) -> None:

@@ -7,7 +7,7 @@ import pytest
 from dp_accounting.pld import PLDAccountant
 from dp_accounting.rdp import RdpAccountant
 
-from blindsum.accounting import epsilon_for, noise_for
+from blindsum.accounting import client_level_epsilon, epsilon_for, noise_for
 
 GRID = [(0.01, 1.0, 1000), (0.001, 0.8, 1000), (0.1, 2.0, 100), (0.05, 1.5, 500),
         (0.02, 0.7, 300), (1.0, 5.0, 10)]
@@ -46,3 +46,36 @@ def test_noise_for_inverts_epsilon_for() -> None:
     sigma = noise_for(3.0, 1e-5, 0.05, 200, "rdp")
     assert epsilon_for([(sigma, 0.05, 200)], 1e-5, "rdp") <= 3.0
     assert epsilon_for([(sigma - 0.01, 0.05, 200)], 1e-5, "rdp") > 3.0
+
+
+def _pld_epsilon(event: dp_accounting.DpEvent, delta: float = 1e-5) -> float:
+    accountant = PLDAccountant()
+    accountant.compose(event)
+    return float(accountant.get_epsilon(delta))
+
+
+def test_client_level_epsilon_is_the_unamplified_composition_of_contributed_rounds() -> None:
+    """Issue 12, item 1: 20 clients, client sampling q = 0.1, 200 rounds, z = 1. Composing the
+    Poisson-subsampled Gaussian over only the ~20 contributed rounds applied the sampling
+    discount twice (2.86-3.97); even every round at rate q (9.98) assumes the sampling is
+    hidden, and the server publishes who contributed. blindsum composes each contributed
+    round at rate 1: re-derived here from first principles with dp-accounting's PLD."""
+    contributed = 20
+    ours = client_level_epsilon(1.0, contributed, 1e-5)
+    reference = _pld_epsilon(dp_accounting.SelfComposedDpEvent(
+        dp_accounting.GaussianDpEvent(1.0), contributed))
+    assert -0.005 <= ours - reference <= 0.02 * max(1.0, reference)
+    double_discount = _pld_epsilon(dp_accounting.SelfComposedDpEvent(
+        dp_accounting.PoissonSampledDpEvent(0.1, dp_accounting.GaussianDpEvent(1.0)),
+        contributed))
+    every_round = _pld_epsilon(dp_accounting.SelfComposedDpEvent(
+        dp_accounting.PoissonSampledDpEvent(0.1, dp_accounting.GaussianDpEvent(1.0)), 200))
+    assert double_discount < 4.0 < 9.0 < every_round < ours  # the old figure under-stated
+
+
+@pytest.mark.parametrize(("z", "rounds"), [(0.8, 5), (1.0, 20), (2.0, 50), (4.0, 200)])
+def test_client_level_epsilon_matches_dp_accounting_on_a_grid(z, rounds) -> None:
+    reference = _pld_epsilon(dp_accounting.SelfComposedDpEvent(
+        dp_accounting.GaussianDpEvent(z), rounds))
+    ours = client_level_epsilon(z, rounds, 1e-5)
+    assert -0.005 <= ours - reference <= 0.02 * max(1.0, reference)

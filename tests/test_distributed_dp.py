@@ -128,11 +128,11 @@ def test_granularity_leaves_room_for_every_client_within_the_word() -> None:
 
 
 def test_client_level_accounting_composes_rounds() -> None:
-    one = client_level_epsilon(1.0, 0.1, 10, 1e-5)
-    two = client_level_epsilon(1.0, 0.1, 20, 1e-5)
+    one = client_level_epsilon(1.0, 10, 1e-5)
+    two = client_level_epsilon(1.0, 20, 1e-5)
     assert 0 < one < two
-    assert client_level_epsilon(1.0, 0.1, 0, 1e-5) == 0.0
+    assert client_level_epsilon(1.0, 0, 1e-5) == 0.0
 
 
 def test_hopeless_noise_gives_infinite_epsilon_never_nan() -> None:
-    assert client_level_epsilon(1e-4, 1.0, 10, 1e-5) == math.inf
+    assert client_level_epsilon(1e-4, 10, 1e-5) == math.inf

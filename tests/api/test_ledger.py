@@ -60,6 +60,19 @@ def test_understated_epsilon_is_flagged(api, ledger_round) -> None:
     assert recorded["mismatch"] is True and recorded["epsilon_reported"] == 0.01
 
 
+def test_overstated_epsilon_is_information_not_a_mismatch(api, admin, ledger_round) -> None:
+    """Issue 12, item 7: an honest site that trained, then dropped before its event was
+    recorded, reports more than the server recomputes; that used to be flagged as a
+    mismatch (three of them in the demo's own report)."""
+    fid, round_json, members = ledger_round
+    honest = epsilon_for([(1.0, 0.01, 200)], 1e-5)  # it counts 100 steps the server never saw
+    recorded = _report(api, fid, round_json["id"], members[2], _event(eps=honest)).json()
+    assert recorded["mismatch"] is False
+    report = api.get(f"/v1/federations/{fid}/privacy-report", headers=admin).json()
+    entry = next(c for c in report["clients"] if c["client_id"] == members[2][0])
+    assert entry["mismatches"] == 0 and entry["over_reports"] == 1
+
+
 def test_forged_or_malformed_events_are_refused(api, ledger_round) -> None:
     fid, round_json, members = ledger_round
     forged = _report(api, fid, round_json["id"], members[0], _event(), tamper=True)

@@ -64,7 +64,14 @@ def test_json_report_is_schema_valid_and_matches_the_ledger(api, admin, reported
     assert all(h["signed_by_client"] and not h["mismatch"] for h in first["history"])
     silent = report["clients"][2]
     assert silent["rounds_without_dp_event"] == [1, 2] and silent["epsilon"]["example"] is None
-    assert report["worst_case"]["epsilon"] == pytest.approx(expected)
+    # a contributor with no DP accounting is unbounded, never "epsilon 0, full budget left"
+    assert silent["epsilon_unbounded"] and silent["worst_epsilon"] is None
+    assert silent["over_budget"] and silent["budget_remaining"] == 0.0
+    assert report["worst_case"] == {"epsilon": None, "unbounded": True,
+                                    "client_id": silent["client_id"]}
+    assert not first["epsilon_unbounded"] and not first["over_budget"]
+    assert "sampling rate 1" in report["accounting"]["client_level"] or \
+        "without amplification" in report["accounting"]["client_level"]
     assert any("Poisson" in c for c in report["caveats"])
     member = {"Authorization": f"Bearer {members[0][1]}"}
     assert api.get(f"/v1/federations/{fid}/privacy-report", headers=member).status_code == 200
