@@ -3,15 +3,20 @@
 PRV (Gopi et al. 2021) is the default: tight and, unlike the Gaussian-DP
 approximation, not an underestimate (GDP is refused outright). RDP is the
 conservative alternative. The history is plain JSON (noise multiplier, sample
-rate, steps per round) so it survives restarts in the client's state.
+rate, steps) so it survives restarts: with ``state_file`` set, every recorded step is
+written there (atomically, fsynced) before :meth:`PrivacyAccountant.record` returns,
+and :meth:`PrivacyAccountant.load` reads it back.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from blindsum.accounting import ACCOUNTANTS, client_level_epsilon, epsilon_for
+from blindsum.client_sdk.state_files import write_json_atomically
 from blindsum.errors import BudgetExhaustedError, ConfigError
 
 __all__ = ["ACCOUNTANTS", "DPEvent", "PrivacyAccountant", "client_level_epsilon", "epsilon_for"]
@@ -46,6 +51,7 @@ class PrivacyAccountant:
     delta: float
     accountant: AccountantName = "prv"
     history: list[tuple[float, float, int]] = field(default_factory=list)
+    state_file: Path | None = None
 
     def __post_init__(self) -> None:
         if self.accountant not in ACCOUNTANTS:
@@ -74,14 +80,30 @@ class PrivacyAccountant:
         return after
 
     def record(self, noise_multiplier: float, sample_rate: float, steps: int) -> None:
-        self.history.append((noise_multiplier, sample_rate, steps))
+        """Add ``steps`` steps (merged into the last entry when the parameters repeat) and, with
+        a ``state_file``, make them durable before returning: a step is recorded before it is
+        taken, so a crash can over-count one step, never under-count."""
+        last = self.history[-1] if self.history else None
+        if last is not None and last[:2] == (noise_multiplier, sample_rate):
+            self.history[-1] = (noise_multiplier, sample_rate, last[2] + steps)
+        else:
+            self.history.append((noise_multiplier, sample_rate, steps))
+        if self.state_file is not None:
+            write_json_atomically(self.state_file, self.to_json())
 
     def to_json(self) -> dict[str, Any]:
         return {"epsilon_budget": self.epsilon_budget, "delta": self.delta,
                 "accountant": self.accountant, "history": [list(h) for h in self.history]}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PrivacyAccountant:
+    def from_json(cls, data: dict[str, Any], *, state_file: Path | None = None
+                  ) -> PrivacyAccountant:
         return cls(epsilon_budget=float(data["epsilon_budget"]), delta=float(data["delta"]),
                    accountant=data["accountant"],
-                   history=[(float(s), float(q), int(t)) for s, q, t in data["history"]])
+                   history=[(float(s), float(q), int(t)) for s, q, t in data["history"]],
+                   state_file=state_file)
+
+    @classmethod
+    def load(cls, state_file: Path) -> PrivacyAccountant:
+        """The accountant persisted in ``state_file`` (it keeps writing there)."""
+        return cls.from_json(json.loads(state_file.read_text()), state_file=state_file)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import stat
 import time
 from dataclasses import asdict, dataclass
@@ -31,6 +30,7 @@ from blindsum.client_sdk.accountant import client_level_epsilon
 from blindsum.client_sdk.ckks_driver import CkksDriver
 from blindsum.client_sdk.enrollment import b64, enroll_with_invite
 from blindsum.client_sdk.secagg_driver import SecAggDriver
+from blindsum.client_sdk.state_files import write_json_atomically
 from blindsum.client_sdk.transport import Transport
 from blindsum.crypto.dp_events import canonical_event, event_payload
 from blindsum.crypto.hazmat.signing import generate_identity_key, sign
@@ -67,13 +67,7 @@ class ClientState:
 
     def save(self, path: Path) -> None:
         """Atomically replace ``path`` with this state, readable by the owner only."""
-        tmp = path.with_name(f".{path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(self), handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        write_json_atomically(path, asdict(self))
 
     @classmethod
     def load(cls, path: Path) -> ClientState:

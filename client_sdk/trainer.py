@@ -1,19 +1,21 @@
 """DP-SGD on a PEFT LoRA model with Opacus: one round of local training -> (delta, DP event).
 
 Only LoRA parameters train (with FFA-LoRA, only B; A is frozen from the shared
-seed). Batches are Poisson-sampled, per-example gradients are clipped to
+seed). Batches are Poisson-sampled at exactly ``batch_size / len(dataset)`` (the
+rate reported and accounted), per-example gradients are clipped to
 ``max_grad_norm`` and Gaussian noise of ``noise_multiplier * max_grad_norm`` is
 added, as the accountant assumes. Before a round starts, the client's own
-accountant checks the round fits the budget and refuses it otherwise.
+accountant checks the round fits the budget and refuses it otherwise; each step
+is then recorded (and persisted, if the accountant has a state file) *before* it
+is taken, so an interrupted round is never under-accounted.
 
-Randomness: Poisson sampling and noise come from ``torch.Generator`` (Mersenne
-Twister) instances seeded with 63 bits from the OS CSPRNG (``secrets``), never
-from torch's fixed default seed.
+Randomness: Poisson sampling and noise come from the ChaCha20 keystream
+(:mod:`blindsum.client_sdk.dp_randomness`, which states the floating-point caveat),
+not from torch's Mersenne Twister.
 """
 
 from __future__ import annotations
 
-import secrets
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,13 +24,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from blindsum.client_sdk.accountant import DPEvent, PrivacyAccountant
+from blindsum.client_sdk.dp_randomness import PoissonBatches, install_secure_noise
 from blindsum.client_sdk.lora import adapter_parameters, apply_flat, flat_values, freeze_shared_a
+from blindsum.crypto.hazmat.csprng import Csprng
 from blindsum.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DPConfig", "DPLoRATrainer", "LocalUpdate", "csprng_generator"]
+__all__ = ["DPConfig", "DPLoRATrainer", "LocalUpdate"]
 
 GRAD_SAMPLE_MODES = ("hooks", "functorch", "ew", "ghost")
 Forward = Callable[["torch.nn.Module", Any], "torch.Tensor"]
@@ -58,10 +62,15 @@ class LocalUpdate:
     mean_loss: float
 
 
-def csprng_generator() -> torch.Generator:
-    import torch
+def _collate_with_empty(dataset: Any) -> Any:
+    """Default collation that also turns an empty Poisson batch into zero-length tensors."""
+    from opacus.data_loader import dtype_safe, shape_safe, wrap_collate_with_empty
+    from torch.utils.data.dataloader import default_collate
 
-    return torch.Generator().manual_seed(secrets.randbits(63))
+    first = dataset[0]
+    return wrap_collate_with_empty(
+        collate_fn=default_collate, sample_empty_shapes=[(0, *shape_safe(x)) for x in first],
+        dtypes=[dtype_safe(x) for x in first])
 
 
 def _default_forward(model: torch.nn.Module, inputs: Any) -> torch.Tensor:
@@ -93,25 +102,30 @@ class DPLoRATrainer:
             p.requires_grad_(id(p) in trainable)
         self.model = model
         self.dataset_size = len(dataset)
-        self.sample_rate = min(1.0, self.config.batch_size / self.dataset_size)
+        self._rng = Csprng()
+        batches = PoissonBatches(self.dataset_size,
+                                 min(1.0, self.config.batch_size / self.dataset_size),
+                                 rng=self._rng)
+        self.sample_rate = batches.sample_rate  # the rate sampled is the rate accounted
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.SGD(params, lr=self.config.learning_rate)
-        loader = torch.utils.data.DataLoader(dataset, batch_size=self.config.batch_size)
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches,
+                                             collate_fn=_collate_with_empty(dataset))
         criterion = torch.nn.CrossEntropyLoss()
-        with warnings.catch_warnings():  # "Secure RNG turned off": we seed from the OS CSPRNG
+        with warnings.catch_warnings():  # "Secure RNG turned off": noise is ours (ChaCha20)
             warnings.filterwarnings("ignore", message="Secure RNG turned off")
             engine = PrivacyEngine(accountant="prv")
-            engine.secure_rng = csprng_generator()  # Poisson sampling off torch's default seed
             wrapped = engine.make_private(
                 module=model, optimizer=optimizer, data_loader=loader, criterion=criterion,
                 noise_multiplier=self.config.noise_multiplier,
-                max_grad_norm=self.config.max_grad_norm, poisson_sampling=True,
-                noise_generator=csprng_generator(), grad_sample_mode=self.config.grad_sample_mode)
+                max_grad_norm=self.config.max_grad_norm, poisson_sampling=False,
+                grad_sample_mode=self.config.grad_sample_mode)
         if self.config.grad_sample_mode == "ghost":
             self.private_model, self.optimizer, self.criterion, self.loader = wrapped
         else:
             self.private_model, self.optimizer, self.loader = wrapped
             self.criterion = criterion
+        install_secure_noise(self.optimizer, self._rng)
         self._batches: Iterator[Any] = iter(())
 
     def _next_batch(self) -> Any:
@@ -141,10 +155,12 @@ class DPLoRATrainer:
         epsilon_after = self.accountant.check(cfg.noise_multiplier, self.sample_rate, steps)
         before = flat_values(self.model, ffa=self.ffa)
         self.private_model.train()
+        losses = []
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
-            losses = [self._step() for _ in range(steps)]
-        self.accountant.record(cfg.noise_multiplier, self.sample_rate, steps)
+            for _ in range(steps):  # accounted (and persisted) before the step can touch data
+                self.accountant.record(cfg.noise_multiplier, self.sample_rate, 1)
+                losses.append(self._step())
         delta = flat_values(self.model, ffa=self.ffa) - before
         event = DPEvent(mechanism="dp-sgd", unit="example",
                         noise_multiplier=cfg.noise_multiplier, sample_rate=self.sample_rate,

@@ -234,3 +234,68 @@ def test_global_adapter_exports_as_a_peft_adapter_directory(tmp_path) -> None:
     loaded_a = [p for n, p in loaded.named_parameters() if ".lora_A." in n]
     for want, got in zip(shared_a, loaded_a, strict=True):
         torch.testing.assert_close(got, want)
+
+
+def test_batches_are_sampled_at_exactly_the_accounted_rate() -> None:
+    """Issue 12, item 6: N = 100, B = 32 reported q = 0.32 while Opacus sampled at
+    1 / ceil(100 / 32) = 0.25. The sampler now draws at the rate the accountant is told."""
+    cfg = DPConfig(batch_size=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = DPLoRATrainer(_lora(0), _data(0, n=100), accountant=_budget(), config=cfg,
+                                shared_seed=SEED)
+    assert trainer.sample_rate == 0.32
+    sizes = [len(batch) for _ in range(200) for batch in trainer.loader.batch_sampler]
+    assert np.mean(sizes) / 100 == pytest.approx(0.32, abs=0.01)  # 0.25 before
+
+
+def test_sampling_and_noise_come_from_the_csprng_not_torch(monkeypatch) -> None:
+    """Issue 12, item 8: torch's Mersenne Twister is never asked for a batch or for noise."""
+    import opacus.optimizers.optimizer as opacus_optimizer
+    from opacus.utils.uniform_sampler import UniformWithReplacementSampler
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("torch-generator randomness used")
+
+    monkeypatch.setattr(opacus_optimizer, "_generate_noise", refuse)
+    monkeypatch.setattr(UniformWithReplacementSampler, "__iter__", refuse)
+    trainer = _trainer(noise=1.0)
+    update = trainer.train_round(3)
+    assert np.any(update.delta != 0)
+
+
+def test_csprng_gaussian_has_the_stated_moments() -> None:
+    from blindsum.client_sdk.dp_randomness import gaussian
+    from blindsum.crypto.hazmat.csprng import Csprng
+
+    draws = gaussian(200_001, 3.0, Csprng(bytes(32)))
+    assert draws.size == 200_001
+    assert abs(float(draws.mean())) < 0.03 and float(draws.std()) == pytest.approx(3.0, rel=0.01)
+    assert float(np.mean(np.abs(draws) > 3 * 1.96)) == pytest.approx(0.05, abs=0.003)
+
+
+def test_steps_of_an_interrupted_round_are_accounted_and_persisted(tmp_path) -> None:
+    """Issue 12, item 5: a crash after 2 optimizer steps left the model moved and 0 steps
+    accounted. Every step is now recorded, and written to the state file, before it runs."""
+    state = tmp_path / "privacy.json"
+    accountant = PrivacyAccountant(epsilon_budget=50.0, delta=1e-5, state_file=state)
+    calls = []
+
+    def crashing(model, inputs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the site lost power")
+        return model(inputs)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = DPLoRATrainer(_lora(0), _data(0), accountant=accountant,
+                                config=DPConfig(batch_size=8), shared_seed=SEED, forward=crashing)
+    before = flat_values(trainer.model)
+    with pytest.raises(RuntimeError, match="lost power"):
+        trainer.train_round(5)
+    assert np.any(flat_values(trainer.model) != before)  # two steps moved the model
+    assert sum(steps for *_, steps in accountant.history) == 3  # and three are accounted
+    reloaded = PrivacyAccountant.load(state)
+    assert reloaded.history == accountant.history
+    assert reloaded.epsilon == pytest.approx(epsilon_for([(1.0, trainer.sample_rate, 3)], 1e-5))
