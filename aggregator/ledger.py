@@ -21,7 +21,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from blindsum.accounting import ACCOUNTANTS, client_level_epsilon, epsilon_for, under_reported
+from blindsum.accounting import (
+    ACCOUNTANTS,
+    distributed_dg_epsilon,
+    epsilon_for,
+    under_reported,
+)
 from blindsum.aggregator.models import ClientRow, FederationRow, LedgerRow, RoundRow
 from blindsum.crypto.dp_events import EVENT_FIELDS, canonical_event, event_payload
 from blindsum.crypto.hazmat.signing import verify_signature
@@ -122,22 +127,25 @@ def check_within_budget(session: Session, federation: FederationRow, client: Cli
 
 
 def record_client_level(session: Session, federation: FederationRow, round_row: RoundRow,
-                        contributors: list[int], effective_noise_multiplier: float) -> None:
+                        contributors: list[int], terms: dict[str, float],
+                        effective_noise_multiplier: float) -> None:
     """One server-asserted client-level row per contributor of a distributed-DP round (the
-    caller commits with the round's result): its epsilon composes every round the client
-    contributed to at sampling rate 1 (:data:`blindsum.accounting.CLIENT_LEVEL_ACCOUNTING`)."""
+    caller commits with the round's result). ``terms`` (``DDGParams.accounting_terms``) are
+    kept in the row, and its epsilon is Kairouz et al.'s bound over every round the client
+    contributed to (:data:`blindsum.accounting.CLIENT_LEVEL_ACCOUNTING`)."""
     assert federation.client_dp is not None
+    body = json.dumps(terms, sort_keys=True, separators=(",", ":")).encode()
     for client_id in contributors:
-        before = sum(1 for r in rows_of(session, federation.id, client_id)
-                     if r.mechanism == "distributed-dp")
-        epsilon = client_level_epsilon(effective_noise_multiplier, before + 1, federation.delta)
+        history = [json.loads(r.event) for r in rows_of(session, federation.id, client_id)
+                   if r.mechanism == "distributed-dp" and r.event is not None]
+        epsilon = distributed_dg_epsilon([*history, terms], federation.delta)
         session.add(LedgerRow(
             federation_id=federation.id, round_id=round_row.id, round_number=round_row.number,
             client_id=client_id, mechanism="distributed-dp", unit="client",
             noise_multiplier=effective_noise_multiplier, sampling="none", sample_rate=1.0,
-            steps=1, clip_norm=federation.clip_norm, delta=federation.delta, accountant="prv",
-            epsilon_reported=None, epsilon_recomputed=epsilon, mismatch=False, event=None,
-            signature=None, created_at=datetime.now(UTC)))
+            steps=1, clip_norm=federation.clip_norm, delta=federation.delta,
+            accountant="ddg-rdp", epsilon_reported=None, epsilon_recomputed=epsilon,
+            mismatch=False, event=body, signature=None, created_at=datetime.now(UTC)))
 
 
 def event_json(row: LedgerRow) -> dict[str, Any] | None:

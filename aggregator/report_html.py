@@ -112,7 +112,9 @@ def report_html(report: dict[str, Any]) -> str:
             f"<td>{c['budget_remaining']:.3f}</td><td>{len(c['rounds_contributed'])}</td>"
             f"<td class='l'>{'; '.join(flags)}</td></tr>")
     rounds = "".join(f"<tr><td>{r['number']}</td><td class='l'>{escape(r['stage'])}</td>"
-                     f"<td>{r['contributors']}</td></tr>" for r in report["rounds"])
+                     f"<td>{r['contributors']}</td>"
+                     f"<td>{'-' if r['assumed_colluders'] is None else r['assumed_colluders']}"
+                     f"</td><td>{r['excluded']}</td></tr>" for r in report["rounds"])
     caveats = "".join(f"<li>{escape(c)}</li>" for c in report["caveats"])
     worst = report["worst_case"]
     return f"""<!doctype html>
@@ -136,7 +138,8 @@ accountants: {escape(', '.join(report['accountants']) or '-')}.</p>
 <th>epsilon (client)</th><th>budget left</th><th>rounds</th><th class="l">notes</th></tr>
 {''.join(rows)}</table>
 <h2>Rounds</h2>
-<table><tr><th>round</th><th class="l">stage</th><th>contributors</th></tr>{rounds}</table>
+<table><tr><th>round</th><th class="l">stage</th><th>contributors</th>
+<th>assumed colluders</th><th>excluded</th></tr>{rounds}</table>
 <h2>Caveats</h2><ul>{caveats}</ul>
 <p class="note">{escape(report['schema'])}, generated {escape(report['generated_at'])}.</p>
 </body></html>

@@ -43,10 +43,10 @@ CAVEATS = [
     "them but cannot verify that the client trained with those parameters.",
     "Example-level epsilon protects one example of a client's dataset; client-level epsilon "
     "(distributed DP) protects a client's whole contribution. They are not comparable.",
-    "Distributed DP is accounted as if the sum of the clients' discrete-Gaussian noise were "
-    "one continuous Gaussian (PRV accountant); Kairouz et al. (2021) bound the discrete sum "
-    "with an extra term instead. This is an approximation, close when the noise is many "
-    "times the integer grid, not a proven bound.",
+    "Client-level epsilon is Kairouz et al. (2021)'s bound for a sum of discrete Gaussians "
+    "(Proposition 14, with its tau term, in RDP): a proven upper bound for the mechanism "
+    "clients run, a few percent above the continuous-Gaussian approximation. The discrete "
+    "sampler itself works in float64 arithmetic, not the exact rational one.",
     "A client that contributed to a round without any DP accounting for it (no DP-SGD event, "
     "no distributed DP) has an unbounded epsilon: the report shows it as unknown and over "
     "budget.",

@@ -29,5 +29,5 @@ def publish(session: Session, blobs: BlobStore, round_row: RoundRow, total: np.n
     if "ddg" in round_row.protocol:
         ddg = DDGParams.from_json(round_row.protocol["ddg"])
         ledger.record_client_level(session, federation, round_row, sorted(contributors),
-                                   ddg.effective_noise_multiplier)
+                                   ddg.accounting_terms(), ddg.effective_noise_multiplier)
     rounds.advance(session, round_row, rounds.CLOSED, 0)

@@ -18,7 +18,7 @@ import base64
 import json
 import stat
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from blindsum.client_sdk.accountant import client_level_epsilon
+from blindsum.accounting import distributed_dg_epsilon
 from blindsum.client_sdk.ckks_driver import CkksDriver
 from blindsum.client_sdk.enrollment import b64, enroll_with_invite
 from blindsum.client_sdk.secagg_driver import SecAggDriver
@@ -34,6 +34,7 @@ from blindsum.client_sdk.state_files import write_json_atomically
 from blindsum.client_sdk.transport import Transport
 from blindsum.crypto.dp_events import canonical_event, event_payload
 from blindsum.crypto.hazmat.signing import generate_identity_key, sign
+from blindsum.crypto.secagg.distributed_dp import DDGParams
 from blindsum.errors import (
     BudgetExhaustedError,
     ConfigError,
@@ -61,7 +62,8 @@ class ClientState:
     identity_key: str  # raw Ed25519 private key, base64url
     last_round: int = 0
     client_dp_rounds: int = 0  # rounds this client sent a distributed-DP update in
-    client_dp_noise: float = 0.0  # their effective noise multiplier (for its epsilon)
+    client_dp_noise: float = 0.0  # their effective noise multiplier (the PRV approximation)
+    client_dp_terms: list[dict[str, float]] = field(default_factory=list)  # per such round
     federation_pin: dict[str, Any] | None = None  # PINNED_SETTINGS as first seen
     version: int = STATE_VERSION
 
@@ -223,13 +225,14 @@ class Client:
                                   client_id=self.client_id, identity_key=self.identity_key,
                                   roster=self.roster(), federation=federation)
             if driver.ddg is not None:
-                self._check_client_level_budget(driver.ddg.effective_noise_multiplier)
+                self._check_client_level_budget(driver.ddg)
         else:
             driver = CkksDriver(self.transport, self.state.federation_id, round_json,
                                 client_id=self.client_id, identity_key=self.identity_key)
         self.state.last_round = max(self.state.last_round, int(round_json["number"]))
-        if federation.get("client_dp"):
+        if isinstance(driver, SecAggDriver) and driver.ddg is not None:
             self.state.client_dp_rounds += 1  # counted before sending: never undercounted
+            self.state.client_dp_terms.append(driver.ddg.accounting_terms())
         if self.state_file is not None:
             self.state.save(self.state_file)
         self.last_upload_bytes = 0
@@ -243,20 +246,20 @@ class Client:
         data = self.transport.get(f"{self._base}/global").content
         return np.frombuffer(data, dtype="<f8").copy()
 
-    def client_level_epsilon(self, extra_rounds: int = 0) -> float:
-        """This client's client-level epsilon under the federation's distributed DP: every
-        round it sent an update in, at sampling rate 1, as the server's ledger counts it."""
+    def client_level_epsilon(self, extra: list[dict[str, float]] | None = None) -> float:
+        """This client's client-level epsilon under the federation's distributed DP: Kairouz
+        et al.'s bound over every round it sent an update in (kept in the state file), as the
+        server's ledger computes it; ``extra`` adds rounds not sent yet."""
         federation = self.federation()
         if not federation.get("client_dp"):
             return 0.0
-        z = self.state.client_dp_noise  # kept in the state file: right after a reload too
-        return client_level_epsilon(z, self.state.client_dp_rounds + extra_rounds,
-                                    float(federation["delta"]))
+        return distributed_dg_epsilon([*self.state.client_dp_terms, *(extra or [])],
+                                      float(federation["delta"]))
 
-    def _check_client_level_budget(self, effective_noise_multiplier: float) -> None:
-        self.state.client_dp_noise = effective_noise_multiplier
+    def _check_client_level_budget(self, ddg: DDGParams) -> None:
+        self.state.client_dp_noise = ddg.effective_noise_multiplier
         federation = self.federation()
-        after = self.client_level_epsilon(extra_rounds=1)
+        after = self.client_level_epsilon(extra=[ddg.accounting_terms()])
         if after > float(federation["epsilon_budget"]):
             raise BudgetExhaustedError(
                 f"this round would bring this client's client-level epsilon to {after:.3f}, over "

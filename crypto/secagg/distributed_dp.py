@@ -159,6 +159,15 @@ class DDGParams:
         honest = self.min_survivors - self.colluders
         return self.sigma_client * math.sqrt(honest) / self.rounding_bound
 
+    def accounting_terms(self) -> dict[str, float]:
+        """What one round contributes to client-level accounting
+        (:func:`blindsum.accounting.distributed_dg_epsilon`): the honest survivors' count and
+        noise, and one client's sensitivity in integer units (an integer vector's L1 norm is
+        at most its squared L2 norm and at most sqrt(d) times it)."""
+        l2 = self.rounding_bound
+        return {"sigma": self.sigma_client, "clients": self.min_survivors - self.colluders,
+                "l2": l2, "l1": min(l2**2, math.sqrt(self.padded) * l2), "dim": self.padded}
+
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
 

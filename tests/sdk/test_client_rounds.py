@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from blindsum.accounting import distributed_dg_epsilon
 from blindsum.benchmarks.local_server import LocalServer
 from blindsum.client_sdk import Admin, Client
+from blindsum.crypto.secagg.distributed_dp import DDGParams
 from blindsum.errors import AuthError, BudgetExhaustedError, ConfigError, NotFoundError
 
 TOKEN = "sdk-admin-" + "y" * 32
@@ -134,7 +136,14 @@ def test_distributed_dp_round_sums_with_the_stated_noise(server, admin, tmp_path
     sigma = 1.0 * np.sqrt(len(clients) / min_survivors)
     assert np.all(np.abs(error) < 6 * sigma) and np.std(error) > sigma / 4  # noise is there
     assert clients[0].state.client_dp_rounds == 1
-    assert clients[0].client_level_epsilon() > 0
+    # the client and the server's ledger compute the same Kairouz et al. bound
+    report = admin.privacy_report(fid)
+    mine = next(c for c in report["clients"] if c["client_id"] == clients[0].client_id)
+    assert clients[0].client_level_epsilon() == pytest.approx(mine["epsilon"]["client"])
+    ddg = DDGParams.from_json(round_["protocol"]["ddg"])
+    assert mine["epsilon"]["client"] == pytest.approx(
+        distributed_dg_epsilon([ddg.accounting_terms()], 1e-5))
+    assert [h["accountant"] for h in mine["history"]] == ["ddg-rdp"]
 
 
 def test_client_refuses_a_round_announcing_less_noise(server, admin, tmp_path) -> None:
