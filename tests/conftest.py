@@ -157,8 +157,10 @@ class StepwiseRound:
                 self.server.receive_masked_input(cl.mask_encoded(exclusions, self.inputs[u]))
         return self.server.close_masked_input()
 
-    def finish(self, masked: list[MaskedInput]) -> tuple[SurvivorSet, AggregateResult]:
-        """Hand the server ``masked``, then sign, unmask, finalize."""
+    def finish(self, masked: list[MaskedInput], *, silent_at_unmask: tuple[int, ...] = ()
+               ) -> tuple[SurvivorSet, AggregateResult]:
+        """Hand the server ``masked``, then sign, unmask (but for ``silent_at_unmask``),
+        finalize."""
         for m in masked:
             self.server.receive_masked_input(m)
         survivor_set = self.server.close_masked_input()
@@ -166,7 +168,8 @@ class StepwiseRound:
             self.server.receive_consistency(self.clients[u].consistency_check(survivor_set))
         certificate = self.server.close_consistency()
         for u in survivor_set.survivors:
-            self.server.receive_unmask(self.clients[u].unmask(certificate))
+            if u not in silent_at_unmask:
+                self.server.receive_unmask(self.clients[u].unmask(certificate))
         return survivor_set, self.server.finalize()
 
     def sign(self, skip: tuple[int, ...] = ()) -> tuple[ConsistencySignature, ...]:

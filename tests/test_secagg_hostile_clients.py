@@ -367,17 +367,8 @@ def test_a_hostile_dealer_and_an_ordinary_dropout_at_unmask_still_give_the_exact
     exclusions = r.accuse(r.server.close_share_keys())
     assert exclusions.excluded == (dealer,)
     honest = [u for u in r.clients if u != dealer]
-    for m in r.masked(exclusions, honest):
-        r.server.receive_masked_input(m)
-    survivor_set = r.server.close_masked_input()
-    for u in survivor_set.survivors:
-        r.server.receive_consistency(r.clients[u].consistency_check(survivor_set))
-    certificate = r.server.close_consistency()
     gone = min(r.ctx.graph[dealer])  # a neighbour of the dealer drops during unmask
-    for u in survivor_set.survivors:
-        if u != gone:
-            r.server.receive_unmask(r.clients[u].unmask(certificate))
-    result = r.server.finalize()
+    survivor_set, result = r.finish(r.masked(exclusions, honest), silent_at_unmask=(gone,))
     np.testing.assert_array_equal(result.total, modular_sum(r.inputs, survivor_set.survivors))
     assert set(r.server.offenders) == {dealer}
 
@@ -397,18 +388,9 @@ def test_a_dealer_sharing_the_negated_key_is_still_unmasked(stepwise_round, modu
     exclusions = r.accuse(r.server.close_share_keys())
     assert exclusions.excluded == ()  # the holders cannot tell, and need not
     maskers = [u for u in r.clients if u != dealer]  # the dealer drops before its input
-    for m in r.masked(exclusions, maskers):
-        r.server.receive_masked_input(m)
-    survivor_set = r.server.close_masked_input()
-    assert dealer in survivor_set.dropped
-    for u in survivor_set.survivors:
-        r.server.receive_consistency(r.clients[u].consistency_check(survivor_set))
-    certificate = r.server.close_consistency()
     gone = min(r.ctx.graph[dealer])  # and one of its neighbours drops during unmask
-    for u in survivor_set.survivors:
-        if u != gone:
-            r.server.receive_unmask(r.clients[u].unmask(certificate))
-    result = r.server.finalize()
+    survivor_set, result = r.finish(r.masked(exclusions, maskers), silent_at_unmask=(gone,))
+    assert dealer in survivor_set.dropped
     np.testing.assert_array_equal(result.total, modular_sum(r.inputs, survivor_set.survivors))
 
 
