@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 
+import dp_accounting
 import jsonschema
 import numpy as np
 import pytest
+from dp_accounting.pld import PLDAccountant
 
 from blindsum.accounting import epsilon_for
 from blindsum.aggregator.reports import schema
@@ -59,6 +61,12 @@ def test_json_report_is_schema_valid_and_matches_the_ledger(api, admin, reported
     expected = epsilon_for([(1.0, 0.01, 100), (1.0, 0.01, 200)], 1e-5)
     first = report["clients"][0]
     assert first["epsilon"]["example"] == pytest.approx(expected)
+    # re-derived from first principles with dp-accounting's PLD (an independent library)
+    pld = PLDAccountant()
+    for steps in (100, 200):
+        pld.compose(dp_accounting.SelfComposedDpEvent(dp_accounting.PoissonSampledDpEvent(
+            0.01, dp_accounting.GaussianDpEvent(1.0)), steps))
+    assert -0.005 <= first["epsilon"]["example"] - pld.get_epsilon(1e-5) <= 0.02
     assert first["budget_remaining"] == pytest.approx(3.0 - expected)
     assert [h["round_number"] for h in first["history"]] == [1, 2]
     assert all(h["signed_by_client"] and not h["mismatch"] for h in first["history"])

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import stat
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import dp_accounting
 import numpy as np
 import pytest
+from dp_accounting.rdp import RdpAccountant
 
-from blindsum.accounting import distributed_dg_epsilon
+from blindsum.accounting import RDP_ORDERS, distributed_dg_epsilon
 from blindsum.benchmarks.local_server import LocalServer
 from blindsum.client_sdk import Admin, Client
 from blindsum.crypto.secagg.distributed_dp import DDGParams
@@ -144,6 +147,13 @@ def test_distributed_dp_round_sums_with_the_stated_noise(server, admin, tmp_path
     assert mine["epsilon"]["client"] == pytest.approx(
         distributed_dg_epsilon([ddg.accounting_terms()], 1e-5))
     assert [h["accountant"] for h in mine["history"]] == ["ddg-rdp"]
+    # re-derived with dp-accounting: here the noise is far above the integer grid (tau ~ 0),
+    # so the bound is the Gaussian mechanism's RDP at z = sqrt(n) sigma / l2
+    terms = ddg.accounting_terms()
+    rdp = RdpAccountant(orders=list(RDP_ORDERS))
+    rdp.compose(dp_accounting.GaussianDpEvent(
+        math.sqrt(terms["clients"]) * terms["sigma"] / terms["l2"]))
+    assert mine["epsilon"]["client"] == pytest.approx(rdp.get_epsilon(1e-5), rel=1e-6)
 
 
 def test_client_refuses_a_round_announcing_less_noise(server, admin, tmp_path) -> None:
