@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import stat
 import time
 from dataclasses import asdict, dataclass, field
@@ -62,7 +63,6 @@ class ClientState:
     identity_key: str  # raw Ed25519 private key, base64url
     last_round: int = 0
     client_dp_rounds: int = 0  # rounds this client sent a distributed-DP update in
-    client_dp_noise: float = 0.0  # their effective noise multiplier (the PRV approximation)
     client_dp_terms: list[dict[str, float]] = field(default_factory=list)  # per such round
     federation_pin: dict[str, Any] | None = None  # PINNED_SETTINGS as first seen
     version: int = STATE_VERSION
@@ -253,11 +253,12 @@ class Client:
         federation = self.federation()
         if not federation.get("client_dp"):
             return 0.0
+        if len(self.state.client_dp_terms) < self.state.client_dp_rounds:
+            return math.inf  # a state file from before the terms were kept: unknown
         return distributed_dg_epsilon([*self.state.client_dp_terms, *(extra or [])],
                                       float(federation["delta"]))
 
     def _check_client_level_budget(self, ddg: DDGParams) -> None:
-        self.state.client_dp_noise = ddg.effective_noise_multiplier
         federation = self.federation()
         after = self.client_level_epsilon(extra=[ddg.accounting_terms()])
         if after > float(federation["epsilon_budget"]):

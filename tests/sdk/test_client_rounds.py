@@ -154,6 +154,8 @@ def test_distributed_dp_round_sums_with_the_stated_noise(server, admin, tmp_path
     rdp.compose(dp_accounting.GaussianDpEvent(
         math.sqrt(terms["clients"]) * terms["sigma"] / terms["l2"]))
     assert mine["epsilon"]["client"] == pytest.approx(rdp.get_epsilon(1e-5), rel=1e-6)
+    clients[0].state.client_dp_terms = []  # a state file from before rounds kept their terms
+    assert clients[0].client_level_epsilon() == math.inf  # unknown, never 0
 
 
 def test_client_refuses_a_round_announcing_less_noise(server, admin, tmp_path) -> None:
