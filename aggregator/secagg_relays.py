@@ -61,13 +61,28 @@ def commitments_seen(session: Session, round_row: RoundRow, ctx: RoundContext
             {c.sender: c.commitment for c in relayed})
 
 
+_SEEDED: dict[str, RoundContext] = {}
+_SEEDED_KEPT = 64
+
+
 def seeded_context(session: Session, round_row: RoundRow) -> RoundContext:
-    """The round's context with its graph seed, from the relayed commitments and adverts."""
+    """The round's context with its graph seed, from the relayed commitments and adverts.
+
+    Both relays are written once, when their stage closes, so the result is kept per round
+    (a few rounds per worker): share-keys and consistency checks need it on every message,
+    and rebuilding it reads O(n) adverts."""
+    cached = _SEEDED.get(round_row.id)
+    if cached is not None:
+        return cached
     ctx = context_of(round_row)
     seen, committed = commitments_seen(session, round_row, ctx)
     adverts = wire.adverts_from_json(relay(session, round_row.id, ADVERTISE, BROADCAST),
                                      limit=len(round_row.participants))
-    return graph_seed.seeded_context(ctx, seen, committed, adverts)
+    seeded = graph_seed.seeded_context(ctx, seen, committed, adverts)
+    if len(_SEEDED) >= _SEEDED_KEPT:
+        _SEEDED.pop(next(iter(_SEEDED)))
+    _SEEDED[round_row.id] = seeded
+    return seeded
 
 
 def envelopes_of(session: Session, round_row: RoundRow, client_id: int
