@@ -284,9 +284,10 @@ def _expected(session: Session, round_row: RoundRow, stage: str) -> set[int]:
     """Who may (and is waited for to) send in a stage whose senders are listed in one place."""
     if stage == COMMIT:
         return set(round_row.participants)
-    if stage in (ADVERTISE, SHARE):
-        previous = STAGES[STAGES.index(stage) - 1]
-        return {m["sender"] for m in relay(session, round_row.id, previous, BROADCAST)}
+    if stage == ADVERTISE:
+        return {m["sender"] for m in relay(session, round_row.id, COMMIT, BROADCAST)}
+    if stage == SHARE:  # the advertisers are the graph's vertices (kept per round)
+        return set(seeded_context(session, round_row).graph_members)
     if stage == CONSISTENCY:
         return set(relay(session, round_row.id, MASKED, BROADCAST)["survivors"])
     assert stage == UNMASK
