@@ -1,12 +1,15 @@
-"""blindsum's accounting against Google's dp-accounting over a grid, and the reference values."""
+"""blindsum's accounting against Google's dp-accounting over a grid, the reference values, and
+the exact privacy loss of the mechanism clients actually run (a sum of discrete Gaussians)."""
 
 from __future__ import annotations
 
 import math
 
 import dp_accounting
+import numpy as np
 import pytest
 from dp_accounting.pld import PLDAccountant
+from dp_accounting.pld import privacy_loss_distribution as pld_lib
 from dp_accounting.rdp import RdpAccountant
 
 from blindsum.accounting import (
@@ -120,3 +123,59 @@ def test_kairouz_bound_pays_for_coarse_noise_and_never_undercuts_the_approximati
             bound = distributed_dg_epsilon([params.accounting_terms()] * rounds, 1e-5)
             approximation = client_level_epsilon(params.effective_noise_multiplier, rounds, 1e-5)
             assert approximation <= bound <= 1.15 * approximation + 0.2
+
+
+def _log_pmf_of_discrete_gaussian_sum(sigma: float, clients: int) -> dict[int, float]:
+    """log P[X = x] for X the sum of ``clients`` independent N_Z(0, sigma^2), to float64 range."""
+    half = int(40 * sigma) + 2
+    one = np.exp(-np.arange(-half, half + 1) ** 2 / (2 * sigma**2))
+    one /= one.sum()
+    pmf = one
+    for _ in range(clients - 1):
+        pmf = np.convolve(pmf, one)
+    centre = (len(pmf) - 1) // 2
+    with np.errstate(divide="ignore"):
+        return {x - centre: float(np.log(v)) for x, v in enumerate(pmf) if v > 0}
+
+
+def _exact_epsilon(sigma: float, clients: int, shift: tuple[int, ...], rounds: int,
+                   pessimistic: bool) -> float:
+    """Epsilon at delta 1e-5 of ``rounds`` releases of a ``len(shift)``-dimensional sum of
+    discrete Gaussians whose neighbour is moved by ``shift``, from the exact probability mass
+    functions (dp-accounting's PLD; ``pessimistic`` rounds losses up, otherwise down)."""
+    log_pmf = _log_pmf_of_discrete_gaussian_sum(sigma, clients)
+    coordinates = [pld_lib.from_two_probability_mass_functions(
+        {x + s: v for x, v in log_pmf.items()}, log_pmf, pessimistic_estimate=pessimistic,
+        value_discretization_interval=1e-3) for s in shift]
+    loss = coordinates[0]
+    with np.errstate(over="ignore"):  # scipy's logsumexp inside dp-accounting, harmless
+        for other in coordinates[1:]:
+            loss = loss.compose(other)
+        return float(loss.self_compose(rounds).get_epsilon_for_delta(1e-5))
+
+
+@pytest.mark.parametrize(("sigma", "clients", "shift", "rounds"), [
+    (0.3, 5, (1,), 10), (0.3, 2, (1,), 1), (0.5, 3, (2,), 1), (0.5, 5, (1,), 10),
+    (1.0, 5, (2,), 10), (2.0, 3, (2,), 10), (1.0, 1, (1,), 1), (0.5, 3, (1, 1), 3)])
+def test_kairouz_bound_is_never_below_the_exact_epsilon_of_the_discrete_sum(
+        sigma, clients, shift, rounds) -> None:
+    """Issue 12, item 3, from first principles: the recorded client-level figure is an upper
+    bound on the epsilon of the very mechanism clients run, computed from its exact mass
+    functions, including coarse noise where the sum of discrete Gaussians is not one."""
+    l2 = math.sqrt(sum(s * s for s in shift))
+    terms = {"sigma": sigma, "clients": clients, "l2": l2, "l1": float(sum(shift)),
+             "dim": len(shift)}
+    exact = _exact_epsilon(sigma, clients, shift, rounds, pessimistic=True)
+    assert distributed_dg_epsilon([terms] * rounds, 1e-5) >= exact
+
+
+def test_the_continuous_gaussian_figure_it_replaced_understates_coarse_discrete_noise() -> None:
+    """The attack on the old figure: five clients each adding N_Z(0, 0.3^2) for ten rounds.
+    The continuous-Gaussian PRV figure (what the ledger used to record) claims less than the
+    exact epsilon rounded down (so a lower bound on the truth); the Kairouz bound does not."""
+    sigma, clients, rounds = 0.3, 5, 10
+    truth_at_least = _exact_epsilon(sigma, clients, (1,), rounds, pessimistic=False)
+    old_figure = client_level_epsilon(math.sqrt(clients) * sigma, rounds, 1e-5)
+    assert old_figure < truth_at_least - 5.0
+    terms = {"sigma": sigma, "clients": clients, "l2": 1.0, "l1": 1.0, "dim": 1}
+    assert distributed_dg_epsilon([terms] * rounds, 1e-5) > truth_at_least
