@@ -21,6 +21,7 @@ from blindsum.aggregator.models import ClientRow, CustodyKeyRow, FederationRow, 
 from blindsum.crypto.ckks.accumulator import EncryptedSumAccumulator, upload_attestation_payload
 from blindsum.crypto.ckks.custody import LocalKeyCustody
 from blindsum.crypto.ckks.params import CkksParams
+from blindsum.crypto.ckks.stages import Stage
 from blindsum.crypto.ckks.wire import decode_upload, upload_size
 from blindsum.crypto.hazmat.signing import verify_signature
 from blindsum.errors import BlindsumError, MalformedMessageError, NotFoundError
@@ -28,7 +29,7 @@ from blindsum.errors import BlindsumError, MalformedMessageError, NotFoundError
 __all__ = ["close_upload_stage", "create_custody", "params_of", "protocol_for", "public_context",
            "submit_upload"]
 
-STAGE = "upload"
+STAGE = Stage.UPLOAD.value
 
 
 def params_of(federation: FederationRow) -> CkksParams:

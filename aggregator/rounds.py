@@ -24,7 +24,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from blindsum.aggregator.models import ClientRow, FederationRow, MessageRow, RoundRow
-from blindsum.crypto.secagg.stages import MESSAGE_STAGES
+from blindsum.crypto.ckks import stages as ckks_stages
+from blindsum.crypto.secagg import stages as secagg_stages
 from blindsum.errors import NotFoundError, ProtocolError, RoundStateError, ThresholdNotMetError
 
 __all__ = [
@@ -45,12 +46,13 @@ __all__ = [
 
 logger = logging.getLogger("blindsum.aggregator")
 
-CLOSED: Final = "closed"
-ABORTED: Final = "aborted"
+CLOSED: Final = secagg_stages.Stage.CLOSED.value
+ABORTED: Final = secagg_stages.Stage.ABORTED.value
 STAGES: Final = {
-    "secagg": tuple(s.value for s in MESSAGE_STAGES),
-    "ckks": ("upload",),
+    "secagg": tuple(s.value for s in secagg_stages.MESSAGE_STAGES),
+    "ckks": tuple(s.value for s in ckks_stages.MESSAGE_STAGES),
 }
+"""Each mode's message stages in order, as stored in ``rounds.stage``; then CLOSED or ABORTED."""
 
 
 def _now() -> datetime:

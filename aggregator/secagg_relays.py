@@ -17,13 +17,19 @@ from blindsum.aggregator import rounds
 from blindsum.aggregator.models import MessageRow, RelayRow, RoundRow
 from blindsum.crypto.secagg import graph_seed, wire
 from blindsum.crypto.secagg.context import RoundContext
+from blindsum.crypto.secagg.stages import RELAY_STAGES, Stage
 from blindsum.errors import NotFoundError
 
-__all__ = ["BROADCAST", "STAGES", "commitments_seen", "context_of", "envelopes_of",
+__all__ = ["ADVERTISE", "BROADCAST", "CHECK", "COMMIT", "CONSISTENCY", "MASKED", "SHARE",
+           "STAGES", "UNMASK", "commitments_seen", "context_of", "envelopes_of",
            "excluded", "relay", "relay_for", "seeded_context"]
 
 STAGES = rounds.STAGES["secagg"]
-COMMIT, ADVERTISE, SHARE, CHECK, MASKED, CONSISTENCY, UNMASK = STAGES
+COMMIT, ADVERTISE, SHARE, CHECK = (Stage.COMMIT_SEED.value, Stage.ADVERTISE_KEYS.value,
+                                   Stage.SHARE_KEYS.value, Stage.CHECK_SHARES.value)
+MASKED, CONSISTENCY, UNMASK = (Stage.MASKED_INPUT.value, Stage.CONSISTENCY_CHECK.value,
+                               Stage.UNMASK.value)
+RELAYED = tuple(stage.value for stage in RELAY_STAGES)
 BROADCAST = 0
 """The recipient id of a relay meant for every client of the round."""
 
@@ -47,7 +53,7 @@ def relay(session: Session, round_id: str, stage: str, recipient: int) -> Any:
 
 def relay_for(session: Session, round_row: RoundRow, stage: str, client_id: int) -> Any:
     """What the server relays to ``client_id`` after ``stage`` closed."""
-    if stage not in STAGES[:-1]:
+    if stage not in RELAYED:
         raise NotFoundError("no relay for that stage")
     return relay(session, round_row.id, stage, client_id)
 

@@ -26,8 +26,15 @@ from blindsum.aggregator import ledger, results, rounds
 from blindsum.aggregator.blobs import BlobStore, BlobWriter
 from blindsum.aggregator.models import ClientRow, FederationRow, RelayRow, RoundRow
 from blindsum.aggregator.secagg_relays import (
+    ADVERTISE,
     BROADCAST,
+    CHECK,
+    COMMIT,
+    CONSISTENCY,
+    MASKED,
+    SHARE,
     STAGES,
+    UNMASK,
     commitments_seen,
     context_of,
     envelopes_of,
@@ -64,7 +71,6 @@ __all__ = [
     "relay_for",
 ]
 
-COMMIT, ADVERTISE, SHARE, CHECK, MASKED, CONSISTENCY, UNMASK = STAGES
 
 
 def required_params(federation: FederationRow, n: int) -> SecAggParams:

@@ -27,6 +27,7 @@ from blindsum.client_sdk.enrollment import enroll_with_invite
 from blindsum.client_sdk.secagg_driver import SecAggDriver
 from blindsum.client_sdk.transport import Transport
 from blindsum.crypto.hazmat.signing import generate_identity_key
+from blindsum.crypto.secagg.stages import Stage
 
 __all__ = ["IngestBenchConfig", "run_ingest_bench"]
 
@@ -127,7 +128,7 @@ def _one_cohort(n: int, cfg: IngestBenchConfig, progress: Progress) -> dict[str,
             progress(f"n={n}: consistency check and unmasking")
             _parallel(pool, lambda d: d.sign(), drivers)
             _parallel(pool, lambda d: d.unmask(), drivers)
-            final = admin.round(fid, drivers[0].round["id"], after="unmask", wait=60)
+            final = admin.round(fid, drivers[0].round["id"], after=Stage.UNMASK.value, wait=60)
             total = admin.result(fid, final["id"])
             resolution = drivers[0].context.codec.resolution
             peak_rss = server.peak_rss_bytes()
@@ -146,7 +147,7 @@ def _one_cohort(n: int, cfg: IngestBenchConfig, progress: Progress) -> dict[str,
         "last_upload_and_close_s": done[-1] - done[-2],
         "idle_rss_bytes": idle_rss, "peak_rss_bytes": peak_rss,
         "rss_growth_bytes": peak_rss - idle_rss,
-        "exact": bool(final["stage"] == "closed"
+        "exact": bool(final["stage"] == Stage.CLOSED.value
                       and np.max(np.abs(total - expected)) <= n * resolution),
     }
 

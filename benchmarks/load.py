@@ -55,7 +55,7 @@ def _timed_round(client: Client, round_json: dict[str, Any], update: np.ndarray
         t0 = time.perf_counter()
         step()
         driver.wait_past(stage, timeout=STAGE_TIMEOUT)
-        timings.append((stage, time.perf_counter() - t0))
+        timings.append((stage.value, time.perf_counter() - t0))
     return timings
 
 

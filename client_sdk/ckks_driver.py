@@ -14,14 +14,15 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindsum.client_sdk.enrollment import b64
-from blindsum.client_sdk.transport import Transport
+from blindsum.client_sdk.transport import LONG_POLL_SECONDS, Transport
 from blindsum.crypto.ckks.encryptor import CkksEncryptor, sign_upload
 from blindsum.crypto.ckks.params import CkksParams
+from blindsum.crypto.ckks.stages import Stage
 from blindsum.errors import ConfigError, RoundStateError, ServiceUnavailableError
 
 __all__ = ["CkksDriver"]
 
-LONG_POLL_SECONDS = 25.0
+UPLOAD = Stage.UPLOAD.value
 
 
 def params_from_protocol(protocol: dict[str, Any]) -> CkksParams:
@@ -64,19 +65,19 @@ class CkksDriver:
     def wait(self, *, timeout: float) -> dict[str, Any]:
         """Long-poll until the upload stage is over; raise if the round was aborted."""
         give_up = time.monotonic() + timeout
-        while self.round["stage"] == "upload":
+        while self.round["stage"] == UPLOAD:
             wait = max(0.0, min(LONG_POLL_SECONDS, give_up - time.monotonic()))
-            self.round = self.transport.get(self.url, params={"after": "upload", "wait": wait},
+            self.round = self.transport.get(self.url, params={"after": UPLOAD, "wait": wait},
                                             timeout=wait + 30).json()
-            if self.round["stage"] == "upload" and time.monotonic() >= give_up:
+            if self.round["stage"] == UPLOAD and time.monotonic() >= give_up:
                 raise ServiceUnavailableError(
                     f"the round stayed open for {timeout:.0f} s; other clients may be slow")
-        if self.round["stage"] == "aborted":
+        if self.round["stage"] == Stage.ABORTED.value:
             raise RoundStateError(f"the round was aborted: {self.round.get('abort_reason')}")
         return self.round
 
     def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> dict[str, Any]:
-        if self.round["stage"] != "upload":
+        if self.round["stage"] != UPLOAD:
             raise RoundStateError(f"the round is {self.round['stage']!r}, not accepting uploads")
         self.upload(update)
         return self.wait(timeout=timeout)

@@ -32,10 +32,11 @@ from blindsum.client_sdk.ckks_driver import CkksDriver
 from blindsum.client_sdk.enrollment import b64, enroll_with_invite
 from blindsum.client_sdk.secagg_driver import SecAggDriver
 from blindsum.client_sdk.state_files import write_json_atomically
-from blindsum.client_sdk.transport import Transport
+from blindsum.client_sdk.transport import LONG_POLL_SECONDS, Transport
 from blindsum.crypto.dp_events import canonical_event, event_payload
 from blindsum.crypto.hazmat.signing import generate_identity_key, sign
 from blindsum.crypto.secagg.distributed_dp import DDGParams
+from blindsum.crypto.secagg.stages import TERMINAL
 from blindsum.errors import (
     BudgetExhaustedError,
     ConfigError,
@@ -46,10 +47,10 @@ from blindsum.errors import (
 __all__ = ["Client", "ClientState"]
 
 STATE_VERSION = 1
-LONG_POLL_SECONDS = 25.0
 PINNED_SETTINGS = ("mode", "dropout_rate", "corruption_rate", "min_clients", "client_dp")
 """The federation settings a client's protection rests on: kept in the state file when it
 first sees them, and any later change is refused (a server cannot quietly weaken them)."""
+FINISHED = frozenset(stage.value for stage in TERMINAL)
 
 
 @dataclass
@@ -180,11 +181,11 @@ class Client:
                 current = None
             if (current is not None and current["number"] > self.state.last_round
                     and self.client_id in current["participants"]
-                    and current["stage"] not in ("closed", "aborted")):
+                    and current["stage"] not in FINISHED):
                 return dict(current)
             if time.monotonic() >= give_up:
                 raise ServiceUnavailableError(f"no new round opened within {timeout:.0f} s")
-            if current is not None and current["stage"] not in ("closed", "aborted"):
+            if current is not None and current["stage"] not in FINISHED:
                 wait = min(LONG_POLL_SECONDS, max(0.0, give_up - time.monotonic()))
                 self.transport.get(f"{self._base}/rounds/current", timeout=wait + 30,
                                    params={"after": current["stage"], "wait": wait})

@@ -18,24 +18,24 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from blindsum.client_sdk.transport import Transport
+from blindsum.client_sdk.transport import LONG_POLL_SECONDS, Transport
 from blindsum.crypto.secagg import wire
 from blindsum.crypto.secagg.client import SecAggClient
 from blindsum.crypto.secagg.context import RoundContext
 from blindsum.crypto.secagg.distributed_dp import DDGParams, encode
 from blindsum.crypto.secagg.params import SecAggParams
+from blindsum.crypto.secagg.stages import MESSAGE_STAGES, Stage
 from blindsum.errors import ConfigError, RoundStateError, ServiceUnavailableError
 
 __all__ = ["ORDER", "SecAggDriver", "required_params", "round_seed_of", "stage_index"]
 
-ORDER = ("commit-seed", "advertise-keys", "share-keys", "check-shares", "masked-input",
-         "consistency-check", "unmask", "closed")
-LONG_POLL_SECONDS = 25.0
+ORDER = (*(s.value for s in MESSAGE_STAGES), Stage.CLOSED.value)
 
 
-def stage_index(stage: str) -> int:
-    """Position of ``stage`` in a secagg round; aborted sorts last."""
-    return ORDER.index(stage) if stage in ORDER else len(ORDER)
+def stage_index(stage: Stage | str) -> int:
+    """Position of ``stage`` (or its wire name) in a secagg round; aborted sorts last."""
+    name = stage.value if isinstance(stage, Stage) else stage
+    return ORDER.index(name) if name in ORDER else len(ORDER)
 
 
 def round_seed_of(round_json: dict[str, Any]) -> bytes:
@@ -98,36 +98,37 @@ class SecAggDriver:
                               "the ones this client derives from the federation's settings")
         return mine
 
-    def _relay(self, stage: str) -> Any:
-        return self.transport.get(f"{self.url}/secagg/{stage}/relay").json()
+    def _relay(self, stage: Stage) -> Any:
+        return self.transport.get(f"{self.url}/secagg/{stage.value}/relay").json()
 
-    def _send(self, stage: str, payload: Any) -> None:
-        self.transport.post(f"{self.url}/secagg/{stage}", json=payload)
+    def _send(self, stage: Stage, payload: Any) -> None:
+        self.transport.post(f"{self.url}/secagg/{stage.value}", json=payload)
 
     def commit(self) -> None:
-        self._send("commit-seed", wire.commitment_to_json(self.machine.commit_seed()))
+        self._send(Stage.COMMIT_SEED, wire.commitment_to_json(self.machine.commit_seed()))
 
     def advertise(self) -> None:
-        commitments = wire.commitments_from_json(self._relay("commit-seed"),
+        commitments = wire.commitments_from_json(self._relay(Stage.COMMIT_SEED),
                                                  limit=len(self.context.participants))
-        self._send("advertise-keys",
+        self._send(Stage.ADVERTISE_KEYS,
                    wire.advert_to_json(self.machine.advertise_keys(commitments)))
 
     def share(self) -> None:
-        adverts = wire.adverts_from_json(self._relay("advertise-keys"),
+        adverts = wire.adverts_from_json(self._relay(Stage.ADVERTISE_KEYS),
                                          limit=len(self.context.participants))
-        self._send("share-keys", wire.envelopes_to_json(self.machine.share_keys(adverts)))
+        self._send(Stage.SHARE_KEYS, wire.envelopes_to_json(self.machine.share_keys(adverts)))
 
     def check(self) -> None:
         """Open and check the neighbours' envelopes; name the ones that failed."""
         params = self.context.params
-        envelopes = wire.envelopes_from_json(self._relay("share-keys"), limit=params.neighbours,
-                                             threshold=params.threshold)
-        self._send("check-shares", wire.accusations_to_json(self.machine.check_shares(envelopes)))
+        envelopes = wire.envelopes_from_json(self._relay(Stage.SHARE_KEYS),
+                                             limit=params.neighbours, threshold=params.threshold)
+        accusations = self.machine.check_shares(envelopes)
+        self._send(Stage.CHECK_SHARES, wire.accusations_to_json(accusations))
 
     def masked_bytes(self, update: np.ndarray) -> bytes:
         """Clip, quantize and mask ``update`` (float) for this round: the bytes to upload."""
-        exclusions = wire.exclusions_from_json(self._relay("check-shares"),
+        exclusions = wire.exclusions_from_json(self._relay(Stage.CHECK_SHARES),
                                                limit=len(self.context.participants))
         if self.ddg is not None:
             words = encode(update, self.ddg, self.context.round_seed)
@@ -138,28 +139,29 @@ class SecAggDriver:
                                     ).tobytes()
 
     def upload(self, data: bytes) -> None:
-        self.transport.put(f"{self.url}/secagg/masked-input", content=data,
+        self.transport.put(f"{self.url}/secagg/{Stage.MASKED_INPUT.value}", content=data,
                            headers={"Content-Type": "application/octet-stream"})
         self.uploaded_bytes += len(data)
 
     def sign(self) -> None:
-        survivors = wire.survivors_from_json(self._relay("masked-input"))
-        self._send("consistency-check",
+        survivors = wire.survivors_from_json(self._relay(Stage.MASKED_INPUT))
+        self._send(Stage.CONSISTENCY_CHECK,
                    wire.signature_to_json(self.machine.consistency_check(survivors)))
 
     def unmask(self) -> None:
-        signatures = [wire.signature_from_json(s) for s in self._relay("consistency-check")]
-        self._send("unmask", wire.unmask_to_json(self.machine.unmask(signatures)))
+        signatures = [wire.signature_from_json(s) for s in self._relay(Stage.CONSISTENCY_CHECK)]
+        self._send(Stage.UNMASK, wire.unmask_to_json(self.machine.unmask(signatures)))
 
-    def wait_past(self, stage: str, *, timeout: float) -> dict[str, Any]:
+    def wait_past(self, stage: Stage | str, *, timeout: float) -> dict[str, Any]:
         """Long-poll until the round has left ``stage``; raise if it was aborted."""
+        stage = stage.value if isinstance(stage, Stage) else stage
         give_up = time.monotonic() + timeout
         while True:
             wait = max(0.0, min(LONG_POLL_SECONDS, give_up - time.monotonic()))
             self.round = self.transport.get(self.url, params={"after": stage, "wait": wait},
                                             timeout=wait + 30).json()
-            if self.round["stage"] == "aborted":
-                self.machine.abort(self.round.get("abort_reason") or "aborted")
+            if self.round["stage"] == Stage.ABORTED.value:
+                self.machine.abort(self.round.get("abort_reason") or "the server aborted the round")
                 raise RoundStateError(f"the round was aborted: {self.round.get('abort_reason')}")
             if self.round["stage"] != stage:
                 return self.round
@@ -168,18 +170,20 @@ class SecAggDriver:
                     f"the round stayed in stage {stage!r} for {timeout:.0f} s; "
                     "other clients may be slow (the stage deadline will move it on)")
 
-    def steps(self, update: np.ndarray) -> tuple[tuple[str, Callable[[], None]], ...]:
+    def steps(self, update: np.ndarray) -> tuple[tuple[Stage, Callable[[], None]], ...]:
         """Each stage with the step that takes part in it, in order."""
-        return (("commit-seed", self.commit), ("advertise-keys", self.advertise),
-                ("share-keys", self.share), ("check-shares", self.check),
-                ("masked-input", lambda: self.upload(self.masked_bytes(update))),
-                ("consistency-check", self.sign), ("unmask", self.unmask))
+        steps: dict[Stage, Callable[[], None]] = {
+            Stage.COMMIT_SEED: self.commit, Stage.ADVERTISE_KEYS: self.advertise,
+            Stage.SHARE_KEYS: self.share, Stage.CHECK_SHARES: self.check,
+            Stage.MASKED_INPUT: lambda: self.upload(self.masked_bytes(update)),
+            Stage.CONSISTENCY_CHECK: self.sign, Stage.UNMASK: self.unmask}
+        return tuple((stage, steps[stage]) for stage in MESSAGE_STAGES)
 
     def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> dict[str, Any]:
         """Take part in every stage; returns the final round (closed, with contributors)."""
         for stage, step in self.steps(update):
             if stage_index(self.round["stage"]) > stage_index(stage):
-                raise RoundStateError(f"the round is past {stage!r}; this client missed it")
+                raise RoundStateError(f"the round is past {stage.value!r}; this client missed it")
             step()
             self.wait_past(stage, timeout=timeout)
         return self.round

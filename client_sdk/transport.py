@@ -17,7 +17,10 @@ import httpx
 
 from blindsum.errors import BlindsumError, ServiceUnavailableError, error_class_for
 
-__all__ = ["PROBLEM_PREFIX", "Transport"]
+__all__ = ["LONG_POLL_SECONDS", "PROBLEM_PREFIX", "Transport"]
+
+LONG_POLL_SECONDS = 25.0
+"""How long one long-poll asks the server to hold the request before answering."""
 
 logger = logging.getLogger("blindsum.client_sdk")
 

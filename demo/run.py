@@ -29,6 +29,7 @@ from blindsum.client_sdk import Admin, Client
 from blindsum.client_sdk.accountant import PrivacyAccountant
 from blindsum.client_sdk.secagg_driver import SecAggDriver
 from blindsum.client_sdk.trainer import DPConfig, DPLoRATrainer
+from blindsum.crypto.secagg.stages import Stage
 from blindsum.demo.sites import Evaluator, site_datasets
 from blindsum.errors import ConfigError
 
@@ -71,9 +72,9 @@ def _drop_after_keys(client: Client, round_json: dict[str, Any]) -> None:
                           client_id=client.client_id, identity_key=client.identity_key,
                           roster=client.roster(), federation=client.federation())
     driver.commit()
-    driver.wait_past("commit-seed", timeout=120)
+    driver.wait_past(Stage.COMMIT_SEED, timeout=120)
     driver.advertise()
-    driver.wait_past("advertise-keys", timeout=120)
+    driver.wait_past(Stage.ADVERTISE_KEYS, timeout=120)
     driver.share()
 
 

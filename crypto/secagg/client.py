@@ -236,7 +236,7 @@ class SecAggClient:
     def unmask(self, signatures: Sequence[ConsistencySignature]) -> UnmaskShares:
         """Stage 5: check that a quorum signed this client's survivor set, then reveal one
         share per neighbour."""
-        with self._machine.step(Stage.UNMASK, Stage.DONE):
+        with self._machine.step(Stage.UNMASK, Stage.CLOSED):
             assert self._survivor_set is not None
             survivors = set(self._survivor_set.survivors)
             payload = self._survivor_set.signed_payload(self.context.digest)

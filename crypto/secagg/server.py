@@ -354,7 +354,7 @@ class SecAggServer:
     def finalize(self) -> AggregateResult:
         """End the round: remove every mask from the running sum. Shares that lie off their
         dealer's committed polynomial are dropped and their holders added to ``offenders``."""
-        with self._machine.step(Stage.UNMASK, Stage.DONE):
+        with self._machine.step(Stage.UNMASK, Stage.CLOSED):
             assert self._survivor_set is not None
             holders = {u: self._masked_with(u) for u in self._survivor_set.survivors}
             unmasker = Unmasker(self.context, self._adverts, self._survivor_set, holders,

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from blindsum.errors import BlindsumError, RoundStateError
 
-__all__ = ["MESSAGE_STAGES", "Stage", "StageMachine"]
+__all__ = ["JSON_STAGES", "MESSAGE_STAGES", "RELAY_STAGES", "TERMINAL", "Stage", "StageMachine"]
 
 PAIR_MASK_PURPOSE = b"secagg-pair-mask"
 ENVELOPE_PURPOSE = b"secagg-share-envelope"
@@ -17,7 +17,8 @@ PAIR_MASK_DOMAIN = b"secagg/pair-mask"
 
 
 class Stage(enum.Enum):
-    """Where a round is. Both sides move forward only, or to ABORTED."""
+    """Where a round is. Both sides move forward only, or to ABORTED. The values are the
+    names on the wire, in storage and in the OpenAPI: the one source for them."""
 
     COMMIT_SEED = "commit-seed"
     ADVERTISE_KEYS = "advertise-keys"
@@ -26,12 +27,21 @@ class Stage(enum.Enum):
     MASKED_INPUT = "masked-input"
     CONSISTENCY_CHECK = "consistency-check"
     UNMASK = "unmask"
-    DONE = "done"
+    CLOSED = "closed"
     ABORTED = "aborted"
 
 
-MESSAGE_STAGES = tuple(s for s in Stage if s not in (Stage.DONE, Stage.ABORTED))
+TERMINAL = frozenset({Stage.CLOSED, Stage.ABORTED})
+"""Where a round ends (the values are shared with :class:`blindsum.crypto.ckks.stages.Stage`)."""
+
+MESSAGE_STAGES = tuple(s for s in Stage if s not in TERMINAL)
 """The stages in which every client sends one message: the round trips of a round."""
+
+JSON_STAGES = tuple(s for s in MESSAGE_STAGES if s is not Stage.MASKED_INPUT)
+"""The stages whose message is JSON (the masked input is a binary upload)."""
+
+RELAY_STAGES = MESSAGE_STAGES[:-1]
+"""The stages whose messages the server relays to the next stage (unmask ends the round)."""
 
 
 class StageMachine:
@@ -75,6 +85,6 @@ class StageMachine:
 
     def abort(self, reason: str) -> None:
         """Stop the round; every later step raises :class:`RoundStateError`."""
-        if self._stage is not Stage.DONE:
+        if self._stage is not Stage.CLOSED:
             self._stage = Stage.ABORTED
             self.abort_reason = reason
