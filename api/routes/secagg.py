@@ -73,7 +73,8 @@ async def send_message(federation_id: str, round_id: str, stage: JsonStage, requ
     return UploadAccepted(round_id=row.id, stage=stage.value, stored=stored)
 
 
-@router.put(f"/{Stage.MASKED_INPUT.value}", status_code=status.HTTP_202_ACCEPTED, openapi_extra=octet_body_doc(),
+@router.put(f"/{Stage.MASKED_INPUT.value}", status_code=status.HTTP_202_ACCEPTED,
+            openapi_extra=octet_body_doc(),
             summary="Upload this client's masked input (little-endian words, octet-stream)")
 async def send_masked_input(federation_id: str, round_id: str, request: Request,
                             session: SessionDep, blobs: BlobsDep, me: CurrentClient,
