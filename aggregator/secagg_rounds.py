@@ -43,19 +43,15 @@ from blindsum.aggregator.secagg_relays import (
     relay_for,
     seeded_context,
 )
-from blindsum.crypto.hazmat import kex
-from blindsum.crypto.hazmat.signing import verify_signature
-from blindsum.crypto.secagg import graph_seed, wire
+from blindsum.crypto.secagg import admission, wire
 from blindsum.crypto.secagg.context import RoundContext
 from blindsum.crypto.secagg.distributed_dp import DDGParams, decode_sum
-from blindsum.crypto.secagg.messages import SeedCommitment
 from blindsum.crypto.secagg.params import SecAggParams
 from blindsum.crypto.secagg.server import SecAggServer
 from blindsum.crypto.secagg.unmasking import check_revealed_shares
 from blindsum.errors import (
     BlindsumError,
     NotFoundError,
-    ProtocolError,
     RoundStateError,
     WrongSizeError,
 )
@@ -113,49 +109,39 @@ def _encode(value: Any) -> bytes:
 
 def _precheck(session: Session, round_row: RoundRow, client: ClientRow, stage: str,
               payload: Any) -> None:
-    """Refuse what is certainly wrong before storing it (the replay checks everything)."""
+    """Refuse what is certainly wrong before storing it, with the state machine's own checks
+    (:mod:`blindsum.crypto.secagg.admission`) over what storage holds; the replay at close
+    checks everything."""
     ctx = context_of(round_row)
     k = ctx.params.neighbours
     if stage == COMMIT:
         commitment = wire.commitment_from_json(payload)
-        _check_sender(commitment.sender, client)
-        verify_signature(client.identity_key, commitment.signature, SeedCommitment.signed_payload(
-            ctx.digest, commitment.sender, commitment.commitment))
+        admission.check_sender(commitment.sender, client.id)
+        admission.check_commitment(ctx, client.identity_key, commitment)
     elif stage == ADVERTISE:
         advert = wire.advert_from_json(payload)
-        _check_sender(advert.sender, client)
+        admission.check_sender(advert.sender, client.id)
         seen, committed = commitments_seen(session, round_row, ctx)
-        graph_seed.check_reveal(ctx, {client.id: client.identity_key}, seen, committed, advert)
-        if advert.cipher_public_key == advert.mask_public_key:
-            raise ProtocolError("the two advertised public keys must differ")
-        for key in (advert.cipher_public_key, advert.mask_public_key):
-            kex.check_public_key(key)
+        admission.check_advert(ctx, {client.id: client.identity_key}, seen, committed, advert)
     elif stage == SHARE:
         envelopes = wire.envelopes_from_json(payload, limit=k, threshold=ctx.params.threshold)
-        allowed = seeded_context(session, round_row).graph[client.id] & {
+        recipients = seeded_context(session, round_row).graph[client.id] & {
             a["sender"] for a in relay(session, round_row.id, ADVERTISE, BROADCAST)}
-        if any(e.sender != client.id for e in envelopes) or \
-                sorted(e.recipient for e in envelopes) != sorted(allowed):
-            raise ProtocolError("envelopes must go to each advertising neighbour exactly once")
-        if len({e.commitments for e in envelopes}) > 1 or any(
-                len(e.self_mask_commitments) != ctx.params.threshold for e in envelopes):
-            raise ProtocolError("every envelope must carry the same commitments, one point "
-                                "per coefficient of a threshold-degree polynomial")
+        admission.check_envelopes(ctx, client.id, recipients, envelopes)
     elif stage == CHECK:
         accusations = wire.accusations_from_json(payload, limit=k)
-        _check_sender(accusations.sender, client)
-        inbox = {e["sender"] for e in relay(session, round_row.id, SHARE, client.id)}
-        if not set(accusations.accused) <= inbox:
-            raise ProtocolError("a client may accuse only neighbours whose envelopes it got")
+        admission.check_sender(accusations.sender, client.id)
+        admission.check_accusations(accusations, {
+            e["sender"] for e in relay(session, round_row.id, SHARE, client.id)})
     elif stage == CONSISTENCY:
         sig = wire.signature_from_json(payload)
-        _check_sender(sig.sender, client)
+        admission.check_sender(sig.sender, client.id)
         survivors = wire.survivors_from_json(relay(session, round_row.id, MASKED, BROADCAST))
-        verify_signature(client.identity_key, sig.signature,
-                         survivors.signed_payload(seeded_context(session, round_row).digest))
+        admission.check_survivor_signature(seeded_context(session, round_row),
+                                           client.identity_key, survivors, sig)
     elif stage == UNMASK:
         shares = wire.unmask_from_json(payload, limit=k)
-        _check_sender(shares.sender, client)
+        admission.check_sender(shares.sender, client.id)
         try:
             survivors = wire.survivors_from_json(
                 relay(session, round_row.id, MASKED, BROADCAST))
@@ -163,11 +149,6 @@ def _precheck(session: Session, round_row: RoundRow, client: ClientRow, stage: s
             raise RoundStateError(f"the round is in stage {round_row.stage!r}, not "
                                   f"{UNMASK!r}") from None
         check_revealed_shares(survivors, shares, *envelopes_of(session, round_row, client.id))
-
-
-def _check_sender(sender: int, client: ClientRow) -> None:
-    if sender != client.id:
-        raise ProtocolError("the message's sender is not the authenticated client")
 
 
 def receive(session: Session, blobs: BlobStore, round_row: RoundRow, client: ClientRow,
@@ -180,9 +161,8 @@ def receive(session: Session, blobs: BlobStore, round_row: RoundRow, client: Cli
     """
     if stage not in STAGES:
         raise NotFoundError("no such stage")
-    if str(client.id) in (round_row.offenders or {}):
-        raise ProtocolError("this client was excluded from the round: "
-                            + round_row.offenders[str(client.id)])  # type: ignore[index]
+    offenders = {int(c): why for c, why in (round_row.offenders or {}).items()}
+    admission.check_admitted(client.id, (client.id,), offenders)  # refuses an offender only
     body, blob, writer = _prepare(session, blobs, round_row, client, stage, payload)
     try:
         new = _record(session, round_row, client, stage, body, blob, writer)
@@ -219,7 +199,7 @@ def _record(session: Session, round_row: RoundRow, client: ClientRow, stage: str
     try:
         rounds.lock_stage(session, round_row, stage)
         if not _admitted(session, round_row, stage, client.id):
-            raise ProtocolError("this client is not admitted to this stage")
+            admission.check_admitted(client.id, allowed=())  # refuses, in the machine's words
         _, new = rounds.record_message(session, round_row, stage, client.id, body, blob=blob)
         if not new:  # recorded concurrently with the same bytes: acknowledged
             session.rollback()

@@ -35,9 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from blindsum.crypto.hazmat import kex
-from blindsum.crypto.hazmat.signing import verify_signature
-from blindsum.crypto.secagg import graph_seed
+from blindsum.crypto.secagg import admission, graph_seed
 from blindsum.crypto.secagg.context import RoundContext
 from blindsum.crypto.secagg.messages import (
     Accusations,
@@ -133,9 +131,7 @@ class SecAggServer:
         self._machine.require(Stage.COMMIT_SEED)
         self._check_new(commitment.sender, self.context.participants, self._commitments_in,
                         commitment)
-        verify_signature(self._roster[commitment.sender], commitment.signature,
-                         SeedCommitment.signed_payload(self.context.digest, commitment.sender,
-                                                       commitment.commitment))
+        admission.check_commitment(self.context, self._roster[commitment.sender], commitment)
 
     def receive_commitment(self, commitment: SeedCommitment) -> None:
         """Accept one participant's signed commitment to its graph-seed share."""
@@ -160,13 +156,8 @@ class SecAggServer:
         neighbour would otherwise have to leave the round)."""
         self._machine.require(Stage.ADVERTISE_KEYS)
         self._check_new(advert.sender, self._committed, self._adverts, advert)
-        graph_seed.check_reveal(self.context, self._roster, self._seen, self._committed, advert)
-        keys = {advert.cipher_public_key, advert.mask_public_key}
-        if len(keys) != 2 or keys & self._advertised_keys:
-            raise ProtocolError("advertised public keys must be distinct from each other and "
-                                "from every other client's")
-        for key in keys:
-            kex.check_public_key(key)
+        admission.check_advert(self.context, self._roster, self._seen, self._committed, advert,
+                               self._advertised_keys)
 
     def receive_advert(self, advert: KeyAdvert) -> None:
         """Accept one client's signed key advert."""
@@ -194,13 +185,8 @@ class SecAggServer:
         self._machine.require(Stage.SHARE_KEYS)
         batch = tuple(sorted(envelopes, key=lambda e: e.recipient))
         self._check_new(sender, self._adverts, self._envelopes, batch)
-        expected = sorted(self._graph[sender] & set(self._adverts))
-        if any(e.sender != sender for e in batch) or [e.recipient for e in batch] != expected:
-            raise ProtocolError("envelopes must go to each advertising neighbour exactly once")
-        if len({e.commitments for e in batch}) != 1 or \
-                len(batch[0].self_mask_commitments) != self.context.params.threshold:
-            raise ProtocolError("every envelope must carry the same commitments, one point "
-                                "per coefficient of a threshold-degree polynomial")
+        admission.check_envelopes(self.context, sender, self._graph[sender] & set(self._adverts),
+                                  batch)
 
     def receive_shares(self, sender: int, envelopes: Sequence[ShareEnvelope]) -> None:
         """Accept one client's envelopes."""
@@ -229,8 +215,7 @@ class SecAggServer:
         self._machine.require(Stage.CHECK_SHARES)
         sender = accusations.sender
         self._check_new(sender, self._inbox, self._accusations, accusations)
-        if not set(accusations.accused) <= set(self._inbox[sender]):
-            raise ProtocolError("a client may accuse only neighbours whose envelopes it got")
+        admission.check_accusations(accusations, self._inbox[sender])
         if self._accuses_too_many(sender, accusations.accused):
             raise ProtocolError("a client that accuses this many neighbours holds too few "
                                 "shares to take part")
@@ -314,8 +299,8 @@ class SecAggServer:
         assert self._survivor_set is not None
         self._check_new(signature.sender, self._survivor_set.survivors, self._signatures,
                         signature)
-        payload = self._survivor_set.signed_payload(self.context.digest)
-        verify_signature(self._roster[signature.sender], signature.signature, payload)
+        admission.check_survivor_signature(self.context, self._roster[signature.sender],
+                                           self._survivor_set, signature)
 
     def receive_consistency(self, signature: ConsistencySignature) -> None:
         """Accept one survivor's signature over the survivor set."""
@@ -372,8 +357,8 @@ class SecAggServer:
     # -- helpers ---------------------------------------------------------------------
 
     def _accuses_too_many(self, sender: int, accused: Collection[int]) -> bool:
-        """An honest client keeps at least t usable envelopes (it refuses to go on otherwise)."""
-        return len(self._inbox[sender]) - len(set(accused)) < self.context.params.threshold
+        return admission.accuses_too_many(len(self._inbox[sender]), accused,
+                                          self.context.params.threshold)
 
     def _usable_holders(self) -> dict[int, set[int]]:
         """For each client that shared, the neighbours that got its envelope and did not
@@ -396,19 +381,12 @@ class SecAggServer:
         return set(self._inbox.get(u, {})) - set(self._exclusions.excluded)
 
     def _check_admitted(self, sender: int, allowed: Collection[int]) -> None:
-        if sender in self._offenders:
-            raise ProtocolError("this client was excluded from the round: "
-                                + self._offenders[sender])
-        if sender not in allowed:
-            raise ProtocolError("a client not admitted to this stage sent a message")
+        admission.check_admitted(sender, allowed, self._offenders)
 
     def _check_new(self, sender: int, allowed: Collection[int], seen: Mapping[int, object],
                    message: object) -> None:
         self._check_admitted(sender, allowed)
-        if sender in seen:
-            if seen[sender] == message:
-                raise RoundStateError("duplicate message (identical to the one already received)")
-            raise ProtocolError("this client already sent a different message in this stage")
+        admission.check_new(sender, seen, message)
 
     def _require_cohort(self, count: int, what: str) -> None:
         need = self.context.params.min_survivors
