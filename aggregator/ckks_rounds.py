@@ -9,7 +9,6 @@ was acknowledged and counts nothing twice.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
@@ -18,12 +17,11 @@ from sqlalchemy.orm import Session
 from blindsum.aggregator import ledger, results, rounds
 from blindsum.aggregator.blobs import BlobStore
 from blindsum.aggregator.models import ClientRow, CustodyKeyRow, FederationRow, RoundRow
-from blindsum.crypto.ckks.accumulator import EncryptedSumAccumulator, upload_attestation_payload
+from blindsum.crypto.ckks.accumulator import EncryptedSumAccumulator, verify_upload_signature
 from blindsum.crypto.ckks.custody import LocalKeyCustody
 from blindsum.crypto.ckks.params import CkksParams
 from blindsum.crypto.ckks.stages import Stage
 from blindsum.crypto.ckks.wire import decode_upload, upload_size
-from blindsum.crypto.hazmat.signing import verify_signature
 from blindsum.errors import BlindsumError, MalformedMessageError, NotFoundError
 
 __all__ = ["close_upload_stage", "create_custody", "params_of", "protocol_for", "public_context",
@@ -80,9 +78,8 @@ def submit_upload(session: Session, blobs: BlobStore, federation: FederationRow,
     ledger.check_within_budget(session, federation, client)
     params = params_of(federation)
     decode_upload(data, params, federation.dimension)
-    payload = upload_attestation_payload(round_row.id.encode(), client.id,
-                                         hashlib.sha256(data).digest())
-    verify_signature(client.identity_key, signature, payload)
+    verify_upload_signature(client.identity_key, signature, round_row.id.encode(), client.id,
+                            data)
     writer = blobs.writer(max_bytes=upload_size(params, federation.dimension))
     try:
         writer.write(data)

@@ -9,13 +9,13 @@ every failure looks the same to the caller.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
 from typing import Final
 
-from blindsum.errors import AuthError
+from blindsum.crypto import base64url
+from blindsum.errors import AuthError, MalformedMessageError
 
 __all__ = ["CLIENT_PREFIX", "INVITE_PREFIX", "check_digest", "hash_secret", "new_secret"]
 
@@ -26,7 +26,7 @@ _BYTES: Final = 32
 
 def new_secret(prefix: str) -> str:
     """A fresh 256-bit secret, e.g. ``bsc_...`` (43 base64url characters after the prefix)."""
-    return prefix + base64.urlsafe_b64encode(secrets.token_bytes(_BYTES)).rstrip(b"=").decode()
+    return prefix + base64url.encode(secrets.token_bytes(_BYTES))
 
 
 def hash_secret(secret: str, prefix: str) -> bytes:
@@ -35,11 +35,9 @@ def hash_secret(secret: str, prefix: str) -> bytes:
         raise AuthError("invalid credentials")
     body = secret[len(prefix):]
     try:
-        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-    except ValueError as exc:
-        raise AuthError("invalid credentials") from exc
-    if len(raw) != _BYTES:
-        raise AuthError("invalid credentials")
+        raw = base64url.decode(body, size=_BYTES)
+    except MalformedMessageError:
+        raise AuthError("invalid credentials") from None
     return hashlib.sha256(raw).digest()
 
 

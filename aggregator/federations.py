@@ -25,8 +25,7 @@ from blindsum.aggregator.credentials import (
 from blindsum.aggregator.models import ClientRow, FederationRow, InviteRow
 from blindsum.aggregator.update_rules import UpdateRule
 from blindsum.crypto.ckks.params import CkksParams
-from blindsum.crypto.enrollment import enrollment_payload
-from blindsum.crypto.hazmat.signing import verify_signature
+from blindsum.crypto.enrollment import verify_enrollment
 from blindsum.crypto.limits import MAX_DIMENSION, MIN_COHORT
 from blindsum.crypto.secagg.params import SecAggParams
 from blindsum.errors import AuthError, ConfigError, NotFoundError
@@ -39,7 +38,6 @@ __all__ = [
     "create_federation",
     "create_invite",
     "enroll",
-    "enrollment_payload",
     "get_federation",
 ]
 
@@ -172,7 +170,7 @@ def enroll(session: Session, federation_id: str, *, invite_code: str, identity_k
     Unknown, expired and already used invites fail identically (one atomic UPDATE).
     """
     code_hash = hash_secret(invite_code, INVITE_PREFIX)
-    verify_signature(identity_key, proof, enrollment_payload(federation_id, invite_code))
+    verify_enrollment(identity_key, proof, federation_id, invite_code)
     federation = get_federation(session, federation_id)
     enrolled = session.scalar(
         select(func.count()).select_from(ClientRow).where(ClientRow.federation_id == federation_id)

@@ -28,8 +28,7 @@ from blindsum.accounting import (
     under_reported,
 )
 from blindsum.aggregator.models import ClientRow, FederationRow, LedgerRow, RoundRow
-from blindsum.crypto.dp_events import EVENT_FIELDS, canonical_event, event_payload
-from blindsum.crypto.hazmat.signing import verify_signature
+from blindsum.crypto.dp_events import EVENT_FIELDS, canonical_event, verify_event
 from blindsum.errors import BudgetExhaustedError, MalformedMessageError, ProtocolError
 
 __all__ = [
@@ -77,8 +76,7 @@ def record_event(session: Session, federation: FederationRow, round_row: RoundRo
     """Verify, recompute and append one DP-SGD event; idempotent for the same bytes."""
     e = _validated(event, federation)
     body = canonical_event(e)
-    verify_signature(client.identity_key, signature,
-                     event_payload(federation.id, round_row.id, client.id, body))
+    verify_event(client.identity_key, signature, federation.id, round_row.id, client.id, body)
     if client.id not in round_row.participants:
         raise ProtocolError("this client is not a participant of the round")
     existing = session.scalar(select(LedgerRow).where(

@@ -20,6 +20,8 @@ from blindsum.aggregator.deadlines import close_expired
 from blindsum.api.problems import install_problem_handlers
 from blindsum.api.routes import federations, health, rounds, secagg
 from blindsum.api.settings import Settings
+from blindsum.crypto import base64url
+from blindsum.errors import ConfigError, MalformedMessageError
 
 __all__ = ["create_app"]
 
@@ -45,15 +47,14 @@ def _dev_secret_file(path: Path, make: str) -> str:
 
 def _custody_kek(settings: Settings) -> bytes:
     """The key that seals CKKS secret keys at rest (32 bytes)."""
-    import base64
-
     text = (settings.custody_kek.get_secret_value() if settings.custody_kek is not None else
             _dev_secret_file(settings.data_dir / "custody-kek",
-                             base64.urlsafe_b64encode(os.urandom(32)).decode()))
-    kek = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    if len(kek) != 32:
-        raise ValueError("BLINDSUM_CUSTODY_KEK must encode exactly 32 bytes")
-    return kek
+                             base64url.encode(os.urandom(32))))
+    try:
+        return base64url.decode(text, size=32, what="BLINDSUM_CUSTODY_KEK")
+    except MalformedMessageError as exc:
+        raise ConfigError(f"{exc}; make one with: python -c 'import base64, os; "
+                          "print(base64.urlsafe_b64encode(os.urandom(32)).decode())'") from None
 
 
 @asynccontextmanager

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
+
+from blindsum.crypto import base64url
+from blindsum.errors import MalformedMessageError
 
 __all__ = [
     "ClientPublic",
@@ -23,20 +25,21 @@ __all__ = [
 
 
 def _b64decode(value: object) -> bytes:
+    """A validator: bytes pass (a row becoming a response), text is strictly decoded."""
     if isinstance(value, bytes):
         return value
-    if not isinstance(value, str) or len(value) > 4096:
-        raise ValueError("expected base64url text")
     try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except ValueError as exc:
-        raise ValueError("expected base64url text") from exc
+        return base64url.decode(value)
+    except MalformedMessageError as exc:
+        raise ValueError(str(exc)) from None  # pydantic reports it as a validation error
 
 
 B64Bytes = Annotated[
     bytes,
     PlainValidator(_b64decode),
-    PlainSerializer(lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode(), return_type=str),
+    PlainSerializer(base64url.encode, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z0-9_-]*={0,2}$", "maxLength": 4096,
+                    "description": "base64url (RFC 4648 section 5), padding optional"}),
 ]
 
 

@@ -28,7 +28,7 @@ from blindsum.crypto.ckks.accumulator import EncryptedSumAccumulator
 from blindsum.crypto.ckks.custody import LocalKeyCustody
 from blindsum.crypto.ckks.encryptor import CkksEncryptor, sign_upload
 from blindsum.crypto.ckks.params import CkksParams
-from blindsum.crypto.hazmat.signing import generate_identity_key, identity_public_bytes
+from blindsum.crypto.identity import generate_identity_key, identity_public_bytes
 
 __all__ = ["PEERS", "CkksBenchConfig", "run_ckks_bench"]
 

@@ -26,7 +26,8 @@ from blindsum.client_sdk.admin import Admin
 from blindsum.client_sdk.enrollment import enroll_with_invite
 from blindsum.client_sdk.secagg_driver import SecAggDriver
 from blindsum.client_sdk.transport import Transport
-from blindsum.crypto.hazmat.signing import generate_identity_key
+from blindsum.crypto import base64url
+from blindsum.crypto.identity import generate_identity_key
 from blindsum.crypto.secagg.stages import Stage
 
 __all__ = ["IngestBenchConfig", "run_ingest_bench"]
@@ -71,7 +72,7 @@ def _cohort(admin: Admin, server: LocalServer, n: int, dim: int,
         members.append((transport, client_id, key))
     round_json = admin.open_round(fid)
     roster_json = members[0][0].get(f"/v1/federations/{fid}/roster").json()
-    roster = {c["client_id"]: _unb64(c["identity_key"]) for c in roster_json}
+    roster = {c["client_id"]: base64url.decode(c["identity_key"], size=32) for c in roster_json}
     drivers = [SecAggDriver(t, fid, round_json, client_id=cid, identity_key=key, roster=roster,
                             federation=fed)
                for t, cid, key in members]
@@ -82,10 +83,6 @@ def _cohort(admin: Admin, server: LocalServer, n: int, dim: int,
     return fid, drivers
 
 
-def _unb64(value: str) -> bytes:
-    import base64
-
-    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
 
 
 def _one_cohort(n: int, cfg: IngestBenchConfig, progress: Progress) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from blindsum.crypto.hazmat.csprng import Csprng
+from blindsum.crypto.randomness import Csprng
 from blindsum.crypto.secagg.simulate import SimulationResult, new_cohort, simulate_round
 from blindsum.crypto.secagg.stages import MESSAGE_STAGES, Stage
 

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from blindsum.client_sdk.enrollment import b64
 from blindsum.client_sdk.transport import LONG_POLL_SECONDS, Transport
+from blindsum.crypto import base64url
 from blindsum.crypto.ckks.encryptor import CkksEncryptor, sign_upload
 from blindsum.crypto.ckks.params import CkksParams
 from blindsum.crypto.ckks.stages import Stage
@@ -59,7 +59,7 @@ class CkksDriver:
                                 data)
         self.transport.put(f"{self.url}/ckks-upload", content=data,
                            headers={"Content-Type": "application/octet-stream",
-                                    "X-Blindsum-Signature": b64(signature)})
+                                    "X-Blindsum-Signature": base64url.encode(signature)})
         self.uploaded_bytes += len(data)
 
     def wait(self, *, timeout: float) -> dict[str, Any]:

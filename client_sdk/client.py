@@ -14,7 +14,6 @@ pickle), written atomically with mode 0600, and refused if others can read it.
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import stat
@@ -29,12 +28,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from blindsum.accounting import distributed_dg_epsilon
 from blindsum.client_sdk.ckks_driver import CkksDriver
-from blindsum.client_sdk.enrollment import b64, enroll_with_invite
+from blindsum.client_sdk.enrollment import enroll_with_invite
 from blindsum.client_sdk.secagg_driver import SecAggDriver
 from blindsum.client_sdk.state_files import write_json_atomically
 from blindsum.client_sdk.transport import LONG_POLL_SECONDS, Transport
-from blindsum.crypto.dp_events import canonical_event, event_payload
-from blindsum.crypto.hazmat.signing import generate_identity_key, sign
+from blindsum.crypto import base64url
+from blindsum.crypto.dp_events import canonical_event, sign_event
+from blindsum.crypto.identity import generate_identity_key
 from blindsum.crypto.secagg.distributed_dp import DDGParams
 from blindsum.crypto.secagg.stages import TERMINAL
 from blindsum.errors import (
@@ -93,7 +93,7 @@ class Client:
         self.state = state
         self.state_file = state_file
         self.transport = Transport(state.url, state.token, **transport_options)
-        raw = base64.urlsafe_b64decode(state.identity_key + "=" * (-len(state.identity_key) % 4))
+        raw = base64url.decode(state.identity_key, size=32, what="the state file's identity_key")
         self.identity_key = Ed25519PrivateKey.from_private_bytes(raw)
         self._federation: dict[str, Any] | None = None
         self.last_upload_bytes = 0
@@ -113,7 +113,7 @@ class Client:
                                                   label)
         raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         state = ClientState(url=url.rstrip("/"), federation_id=federation_id,
-                            client_id=client_id, token=token, identity_key=b64(raw))
+                            client_id=client_id, token=token, identity_key=base64url.encode(raw))
         client = cls(state, path, **transport_options)
         client.federation()  # pins the security settings at enrollment (and saves the state)
         if path is not None:
@@ -168,7 +168,8 @@ class Client:
 
     def roster(self) -> dict[int, bytes]:
         rows = self.transport.get(f"{self._base}/roster").json()
-        return {int(r["client_id"]): base64.urlsafe_b64decode(r["identity_key"] + "=")
+        return {int(r["client_id"]): base64url.decode(r["identity_key"], size=32,
+                                                      what="a roster identity_key")
                 for r in rows}
 
     def next_round(self, *, timeout: float = 3600.0) -> dict[str, Any]:
@@ -196,11 +197,11 @@ class Client:
         """Sign and send the round's DP event to the privacy ledger; returns what it recorded
         (including the server's own recomputation of epsilon)."""
         body = canonical_event(event)
-        signature = sign(self.identity_key, event_payload(
-            self.state.federation_id, round_json["id"], self.client_id, body))
+        signature = sign_event(self.identity_key, self.state.federation_id, round_json["id"],
+                               self.client_id, body)
         response = self.transport.post(f"{self._base}/rounds/{round_json['id']}/dp-event",
                                        json={"event": json.loads(body),
-                                             "signature": b64(signature)})
+                                             "signature": base64url.encode(signature)})
         return dict(response.json())
 
     def submit(self, update: np.ndarray, round_json: dict[str, Any], *,

@@ -3,7 +3,7 @@
 Why: the privacy proof of DP-SGD assumes the batch sampling and the noise are
 unpredictable to the adversary. ``torch.Generator`` is a Mersenne Twister; seeded
 with 63 bits it is neither (its state can be recovered from its outputs). Both draws
-here come from :class:`~blindsum.crypto.hazmat.csprng.Csprng` (the ChaCha20
+here come from :class:`~blindsum.crypto.randomness.Csprng` (the ChaCha20
 keystream under a key from ``os.urandom``), the generator distributed DP uses.
 
 * :class:`PoissonBatches` includes each example independently with probability
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from blindsum.crypto.hazmat.csprng import Csprng
+from blindsum.crypto.randomness import Csprng
 from blindsum.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -10,7 +10,6 @@ moves the messages and follows the round's stages by long-polling.
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindsum.client_sdk.transport import LONG_POLL_SECONDS, Transport
+from blindsum.crypto import base64url
 from blindsum.crypto.secagg import wire
 from blindsum.crypto.secagg.client import SecAggClient
 from blindsum.crypto.secagg.context import RoundContext
@@ -39,8 +39,7 @@ def stage_index(stage: Stage | str) -> int:
 
 
 def round_seed_of(round_json: dict[str, Any]) -> bytes:
-    seed: str = round_json["round_seed"]
-    return base64.urlsafe_b64decode(seed + "=" * (-len(seed) % 4))
+    return base64url.decode(round_json["round_seed"], what="round_seed")
 
 
 def required_params(federation: dict[str, Any], num_clients: int) -> SecAggParams:

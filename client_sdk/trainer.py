@@ -26,7 +26,7 @@ import numpy as np
 from blindsum.client_sdk.accountant import DPEvent, PrivacyAccountant
 from blindsum.client_sdk.dp_randomness import PoissonBatches, install_secure_noise
 from blindsum.client_sdk.lora import adapter_parameters, apply_flat, flat_values, freeze_shared_a
-from blindsum.crypto.hazmat.csprng import Csprng
+from blindsum.crypto.randomness import Csprng
 from blindsum.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from blindsum.crypto.hazmat.canonical import canonical
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-__all__ = ["EVENT_FIELDS", "canonical_event", "event_payload"]
+from blindsum.crypto.hazmat.canonical import canonical
+from blindsum.crypto.hazmat.signing import sign, verify_signature
+
+__all__ = ["EVENT_FIELDS", "canonical_event", "event_payload", "sign_event", "verify_event"]
 
 EVENT_FIELDS = ("mechanism", "unit", "noise_multiplier", "sample_rate", "sampling", "steps",
                 "max_grad_norm", "delta", "accountant", "epsilon_after")
@@ -26,3 +29,16 @@ def canonical_event(event: dict[str, Any]) -> bytes:
 def event_payload(federation_id: str, round_id: str, client_id: int, event_bytes: bytes) -> bytes:
     """What the client's identity key signs."""
     return canonical(b"blindsum/dp-event", federation_id, round_id, client_id, event_bytes)
+
+
+def sign_event(identity_key: Ed25519PrivateKey, federation_id: str, round_id: str,
+               client_id: int, event_bytes: bytes) -> bytes:
+    """The client's signature over its canonical event (:func:`canonical_event`)."""
+    return sign(identity_key, event_payload(federation_id, round_id, client_id, event_bytes))
+
+
+def verify_event(public_key: bytes, signature: bytes, federation_id: str, round_id: str,
+                 client_id: int, event_bytes: bytes) -> None:
+    """Raise :class:`~blindsum.errors.InvalidSignatureError` unless ``signature`` is valid."""
+    verify_signature(public_key, signature,
+                     event_payload(federation_id, round_id, client_id, event_bytes))

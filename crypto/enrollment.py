@@ -9,11 +9,25 @@ from __future__ import annotations
 
 import hashlib
 
-from blindsum.crypto.hazmat.canonical import canonical
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-__all__ = ["enrollment_payload"]
+from blindsum.crypto.hazmat.canonical import canonical
+from blindsum.crypto.hazmat.signing import sign, verify_signature
+
+__all__ = ["enrollment_payload", "sign_enrollment", "verify_enrollment"]
 
 
 def enrollment_payload(federation_id: str, invite_code: str) -> bytes:
     return canonical(b"blindsum/enroll", federation_id,
                      hashlib.sha256(invite_code.encode()).digest())
+
+
+def sign_enrollment(identity_key: Ed25519PrivateKey, federation_id: str, invite_code: str) -> bytes:
+    """The enrolling client's proof of possession of ``identity_key``."""
+    return sign(identity_key, enrollment_payload(federation_id, invite_code))
+
+
+def verify_enrollment(public_key: bytes, proof: bytes, federation_id: str,
+                      invite_code: str) -> None:
+    """Raise :class:`~blindsum.errors.InvalidSignatureError` unless ``proof`` is valid."""
+    verify_signature(public_key, proof, enrollment_payload(federation_id, invite_code))

@@ -186,6 +186,24 @@ def test_hostile_uploads_are_refused_and_leave_the_sum_unchanged(
     assert set(acc.contributions) == {1}
 
 
+def test_a_refused_digest_leaves_the_sum_unchanged_so_a_retry_counts_once(
+        uploads, clients, custody, roster) -> None:
+    """The upload was folded in before its digest argument was checked: the retry after that
+    error counted the same ciphertext twice, and the decrypted sum held it twice."""
+    acc = _accumulate(uploads, clients, [1, 3, 4])
+    before = acc.ciphertext_sum()
+    data = uploads[2][1]
+    signature = sign_upload(clients[2], ROUND, 2, data)
+    with pytest.raises(MalformedMessageError, match="SHA-256"):
+        acc.add(data, client_id=2, signature=signature, digest=b"short")
+    np.testing.assert_array_equal(acc.ciphertext_sum(), before)
+    acc.add(data, client_id=2, signature=signature)
+    acc.close()
+    total = custody.decrypt_sum(acc, roster=roster, min_clients=3)
+    expected = sum(uploads[u][0] for u in (1, 2, 3, 4))
+    np.testing.assert_allclose(total, expected, atol=1e-3)
+
+
 def test_duplicate_and_late_uploads_are_refused(uploads, clients) -> None:
     acc = _accumulate(uploads, clients, [1])
     with pytest.raises(ProtocolError):

@@ -48,6 +48,23 @@ def test_layers(package) -> None:
         assert imported <= ALLOWED[package], f"{path.relative_to(ROOT)} imports {imported}"
 
 
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return {node.module for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module} | {
+        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+        for alias in node.names}
+
+
+@pytest.mark.parametrize("package", ["api", "aggregator", "client_sdk", "demo", "benchmarks"])
+def test_only_crypto_touches_hazmat(package) -> None:
+    """Outside crypto, keys come from crypto.identity, randomness from crypto.randomness, and
+    signatures from the protocol module that owns the statement (never raw sign/verify)."""
+    for path in _modules(package):
+        hazmat = {m for m in _imported_modules(path) if m.startswith("blindsum.crypto.hazmat")}
+        assert not hazmat, f"{path.relative_to(ROOT)} imports {hazmat}"
+
+
 def test_errors_is_a_leaf() -> None:
     assert _blindsum_imports(ROOT / "errors.py") == set()
     assert _blindsum_imports(ROOT / "accounting.py") == {"errors"}

@@ -22,8 +22,8 @@ from blindsum.api.schemas import (
     LedgerRecorded,
     RoundPublic,
     UploadAccepted,
-    _b64decode,
 )
+from blindsum.crypto import base64url
 from blindsum.crypto.ckks.wire import upload_size
 from blindsum.errors import NotFoundError, RoundStateError
 
@@ -139,7 +139,7 @@ async def ckks_upload(
     federation, row = await run_in_threadpool(_ckks_round, session, federation_id, round_id)
     expected = upload_size(ckks_rounds.params_of(federation), federation.dimension)
     body = await read_exact(request, content_length, expected, "a CKKS upload for this federation")
-    signature = _b64decode(x_blindsum_signature)
+    signature = base64url.decode(x_blindsum_signature, size=64, what="X-Blindsum-Signature")
     stored = await run_in_threadpool(
         ckks_rounds.submit_upload, session, blobs, federation, row, me, body, signature,
         kek=request.app.state.custody_kek)

@@ -21,9 +21,11 @@ import numpy as np
 from blindsum.crypto.ckks.params import CkksParams
 from blindsum.crypto.ckks.wire import decode_upload
 from blindsum.crypto.hazmat.canonical import canonical
+from blindsum.crypto.hazmat.signing import verify_signature
 from blindsum.errors import MalformedMessageError, ProtocolError, RoundStateError
 
-__all__ = ["Contribution", "EncryptedSumAccumulator", "upload_attestation_payload"]
+__all__ = ["Contribution", "EncryptedSumAccumulator", "upload_attestation_payload",
+           "verify_upload_signature"]
 
 _LAZY_ADDS: Final = 15  # 15 * (2^60 - 1) + (2^60 - 1) < 2^64
 
@@ -31,6 +33,14 @@ _LAZY_ADDS: Final = 15  # 15 * (2^60 - 1) + (2^60 - 1) < 2^64
 def upload_attestation_payload(round_id: bytes, client_id: int, upload_digest: bytes) -> bytes:
     """What a client signs for its upload: round, its id and the upload's SHA-256."""
     return canonical(b"ckks/upload", round_id, client_id, upload_digest)
+
+
+def verify_upload_signature(public_key: bytes, signature: bytes, round_id: bytes,
+                            client_id: int, upload: bytes) -> None:
+    """Raise :class:`~blindsum.errors.InvalidSignatureError` unless ``signature`` is the
+    client's over this upload in this round."""
+    verify_signature(public_key, signature, upload_attestation_payload(
+        round_id, client_id, hashlib.sha256(upload).digest()))
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,8 @@ class EncryptedSumAccumulator:
 
     def add(self, upload: bytes, *, client_id: int, signature: bytes,
             digest: bytes | None = None) -> Contribution:
-        """Check one upload and fold it into the sum; a bad one leaves the sum unchanged.
+        """Check one upload completely, then fold it into the sum: a refused one (whichever
+        argument is wrong) leaves the sum unchanged.
 
         Signatures are verified by key custody against the enrolled roster; the
         accumulator records them so custody can. ``digest`` is the upload's
@@ -82,16 +93,16 @@ class EncryptedSumAccumulator:
             raise ProtocolError("this client's upload is already counted")
         if len(signature) != 64:
             raise MalformedMessageError("upload signature must be 64 bytes")
+        if digest is not None and len(digest) != 32:
+            raise MalformedMessageError("an upload's digest must be a SHA-256 (32 bytes)")
         words = decode_upload(upload, self.params, self.dimension)
+        # Everything is checked: from here on nothing raises, so a refused upload never
+        # touches the sum and a retry after an error is counted once.
         if self._pending == _LAZY_ADDS:
             self._reduce()
         np.add(self._sum, words, out=self._sum)
         self._pending += 1
-        if digest is None:
-            digest = hashlib.sha256(upload).digest()
-        elif len(digest) != 32:
-            raise ValueError("digest must be a SHA-256 (32 bytes)")
-        record = Contribution(client_id, digest, signature)
+        record = Contribution(client_id, digest or hashlib.sha256(upload).digest(), signature)
         self._contributions[client_id] = record
         return record
 

@@ -1,5 +1,8 @@
 """Dangerous primitives with explicit parameters.
 
 Like ``cryptography.hazmat``: correct only when used as the protocol modules use
-them. Routes and SDK code call :mod:`blindsum.crypto.secagg`, never these.
+them. Code outside :mod:`blindsum.crypto` (routes, the aggregator, the SDK, the
+demo, benchmarks) uses the recipes instead: :mod:`blindsum.crypto.identity`,
+:mod:`blindsum.crypto.randomness` and the protocol modules' own sign and verify
+functions; ``tests/test_layering.py`` holds it to that.
 """

@@ -8,12 +8,12 @@ on construction; anything else raises :class:`MalformedMessageError`.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from blindsum.crypto import base64url
 from blindsum.crypto.secagg.messages import (
     Accusations,
     ConsistencySignature,
@@ -36,20 +36,8 @@ __all__ = [
     "survivors_from_json", "survivors_to_json", "unmask_from_json", "unmask_to_json",
 ]
 
-_MAX_B64 = 4096
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(value: Any) -> bytes:
-    if not isinstance(value, str) or len(value) > _MAX_B64:
-        raise MalformedMessageError("expected base64url text")
-    try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except ValueError as exc:
-        raise MalformedMessageError("expected base64url text") from exc
+_b64 = base64url.encode
+_unb64 = base64url.decode
 
 
 def _int(value: Any) -> int:

@@ -7,7 +7,6 @@ server with ``BLINDSUM_TEST_POSTGRES_URL``.
 
 from __future__ import annotations
 
-import base64
 import os
 import uuid
 from collections.abc import Iterator
@@ -17,9 +16,10 @@ import anyio.from_thread
 import httpx
 import pytest
 
-from blindsum.aggregator.federations import enrollment_payload
 from blindsum.api.app import create_app
 from blindsum.api.settings import Settings
+from blindsum.crypto import base64url
+from blindsum.crypto.enrollment import enrollment_payload
 from blindsum.crypto.hazmat.signing import generate_identity_key, identity_public_bytes, sign
 
 ADMIN_TOKEN = "admin-" + "x" * 40
@@ -110,8 +110,7 @@ def admin() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+b64 = base64url.encode
 
 
 FEDERATION = {

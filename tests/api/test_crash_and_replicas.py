@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from blindsum.aggregator.federations import enrollment_payload
+from blindsum.crypto.enrollment import enrollment_payload
 from blindsum.crypto.hazmat.signing import generate_identity_key, identity_public_bytes, sign
 
 from .conftest import ADMIN_TOKEN, FEDERATION, b64

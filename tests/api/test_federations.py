@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from blindsum.aggregator.federations import enrollment_payload
+from blindsum.crypto.enrollment import enrollment_payload
 from blindsum.crypto.hazmat.signing import generate_identity_key, identity_public_bytes, sign
 
 from .conftest import FEDERATION, b64
