@@ -49,13 +49,11 @@ __all__ = [
     "InvalidShareError",
     "InvalidSignatureError",
     "MalformedMessageError",
-    "MaskMismatchError",
     "NotFoundError",
     "PayloadTooLargeError",
     "ProtocolError",
     "RoundStateError",
     "ServiceUnavailableError",
-    "StaleRoundError",
     "ThresholdNotMetError",
     "WrongSizeError",
 ]
@@ -83,12 +81,6 @@ class RoundStateError(ProtocolError):
     """A message or call arrived in a stage where it is not allowed."""
 
     slug: ClassVar[str] = "wrong-stage"
-
-
-class StaleRoundError(ProtocolError):
-    """A message belongs to another round or federation."""
-
-    slug: ClassVar[str] = "stale-round"
 
 
 class MalformedMessageError(ProtocolError):
@@ -131,12 +123,6 @@ class InvalidShareError(CryptoError):
     """Secret shares are inconsistent or out of range."""
 
     slug: ClassVar[str] = "invalid-share"
-
-
-class MaskMismatchError(CryptoError):
-    """Masks did not cancel as the protocol requires."""
-
-    slug: ClassVar[str] = "mask-mismatch"
 
 
 class DecryptionError(CryptoError):

@@ -36,6 +36,9 @@ def params_of(federation: FederationRow) -> CkksParams:
 
 
 def protocol_for(federation: FederationRow, n_participants: int = 0) -> dict[str, Any]:
+    """The round's public CKKS parameters. They depend on the federation's max_clients, not
+    on ``n_participants`` (taken so both modes open rounds through one signature)."""
+    del n_participants
     p = params_of(federation)
     return {"mode": "ckks", "poly_modulus_degree": p.poly_modulus_degree,
             "coeff_mod_bit_sizes": list(p.coeff_mod_bit_sizes), "scale_bits": p.scale_bits,
@@ -113,7 +116,7 @@ def close_upload_stage(session: Session, blobs: BlobStore, federation: Federatio
     try:
         total = _decrypt_sum(session, blobs, federation, round_row, messages, kek)
     except BlindsumError as exc:
-        rounds.abort_round(session, round_row, f"{type(exc).__name__}: {exc}")
+        rounds.abort_round(round_row, f"{type(exc).__name__}: {exc}")
         session.commit()
         return
     results.publish(session, blobs, round_row, total, [m.sender for m in messages])

@@ -35,7 +35,7 @@ def rule_of(session: Session, federation_id: str) -> UpdateRule:
     return UpdateRule(**_row(session, federation_id).rule)
 
 
-def _vector(blobs: BlobStore, digest: str | None, dimension: int) -> np.ndarray | None:
+def _vector(blobs: BlobStore, digest: str | None) -> np.ndarray | None:
     if digest is None:
         return None
     return np.frombuffer(blobs.get(digest), dtype="<f8").astype(np.float64)
@@ -79,11 +79,11 @@ def apply_round(session: Session, blobs: BlobStore, federation: FederationRow,
     row = _row(session, federation.id)
     if round_row.number <= row.last_round_number:
         return  # already applied (a replayed close cannot apply twice)
-    params = _vector(blobs, row.params_blob, federation.dimension)
+    params = _vector(blobs, row.params_blob)
     params = np.zeros(federation.dimension) if params is None else params
     new, m, v = apply_rule(UpdateRule(**row.rule), params, average,
-                           _vector(blobs, row.m_blob, federation.dimension),
-                           _vector(blobs, row.v_blob, federation.dimension))
+                           _vector(blobs, row.m_blob),
+                           _vector(blobs, row.v_blob))
     row.params_blob, row.m_blob, row.v_blob = _put(blobs, new), _put(blobs, m), _put(blobs, v)
     row.rounds_applied += 1
     row.last_round_number = round_row.number

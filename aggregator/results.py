@@ -30,4 +30,4 @@ def publish(session: Session, blobs: BlobStore, round_row: RoundRow, total: np.n
         ddg = DDGParams.from_json(round_row.protocol["ddg"])
         ledger.record_client_level(session, federation, round_row, sorted(contributors),
                                    ddg.accounting_terms(), ddg.effective_noise_multiplier)
-    rounds.advance(session, round_row, rounds.CLOSED, 0)
+    rounds.advance(round_row, rounds.CLOSED, 0)

@@ -123,7 +123,7 @@ def lock_stage(session: Session, round_row: RoundRow, stage: str) -> None:
         raise RoundStateError(f"the round is in stage {round_row.stage!r}, not {stage!r}")
 
 
-def advance(session: Session, round_row: RoundRow, to_stage: str, timeout: float) -> None:
+def advance(round_row: RoundRow, to_stage: str, timeout: float) -> None:
     """Move a locked round to ``to_stage`` with a fresh deadline (caller commits)."""
     logger.info("round %s (federation %s): %s -> %s", round_row.id, round_row.federation_id,
                 round_row.stage, to_stage)
@@ -133,10 +133,10 @@ def advance(session: Session, round_row: RoundRow, to_stage: str, timeout: float
         round_row.closed_at = _now()
 
 
-def abort_round(session: Session, round_row: RoundRow, reason: str) -> None:
+def abort_round(round_row: RoundRow, reason: str) -> None:
     """Abort a locked round with a stated reason; nothing partial is published."""
     round_row.abort_reason = reason[:500]
-    advance(session, round_row, ABORTED, 0)
+    advance(round_row, ABORTED, 0)
 
 
 def record_message(session: Session, round_row: RoundRow, stage: str, sender: int, body: bytes,

@@ -331,7 +331,7 @@ def close_stage(session: Session, blobs: BlobStore, round_row: RoundRow, stage: 
         server = _replay(session, blobs, round_row, stage)
         relays = _close(server, stage, round_row)
     except BlindsumError as exc:
-        rounds.abort_round(session, round_row, f"{type(exc).__name__}: {exc}")
+        rounds.abort_round(round_row, f"{type(exc).__name__}: {exc}")
         if server is not None:
             _record_offenders(round_row, server)
         session.commit()
@@ -343,7 +343,7 @@ def close_stage(session: Session, blobs: BlobStore, round_row: RoundRow, stage: 
         for recipient, value in relays.items():
             session.add(RelayRow(round_id=round_row.id, stage=stage, recipient=recipient,
                                  body=_encode(value)))
-        rounds.advance(session, round_row, STAGES[STAGES.index(stage) + 1], timeout)
+        rounds.advance(round_row, STAGES[STAGES.index(stage) + 1], timeout)
     session.commit()
 
 

@@ -1,4 +1,10 @@
-"""FastAPI dependencies: the database session, the blob store and who is calling."""
+"""FastAPI dependencies: the database session, the blob store and who is calling.
+
+Connection hygiene, the one rule behind :func:`finished`, :func:`_released` and the
+session's async teardown: a request never holds a pooled database connection while it
+waits, whether for a worker thread, a request body or another stage. With hundreds of
+concurrent clients, each such wait used to hold a connection and exhausted the pool.
+"""
 
 from __future__ import annotations
 
@@ -22,11 +28,8 @@ _T = TypeVar("_T")
 
 
 async def _session(request: Request) -> AsyncIterator[Session]:
-    """One session per request, closed on the event loop as soon as the response is done.
-
-    (A sync teardown would wait for a free worker thread while still holding a pooled
-    connection; under hundreds of concurrent clients that starves the pool.)
-    """
+    """One session per request, closed on the event loop as soon as the response is done
+    (a sync teardown would wait for a worker thread holding its connection)."""
     session = request.app.state.sessions()
     try:
         yield session
@@ -35,9 +38,8 @@ async def _session(request: Request) -> AsyncIterator[Session]:
 
 
 def finished(session: Session, value: _T) -> _T:
-    """End the request's transaction before FastAPI validates the response, which for sync
-    handlers waits for a free worker thread: no pooled connection is held while waiting
-    (with hundreds of concurrent clients, that wait exhausted the pool)."""
+    """End the request's transaction before FastAPI validates the response (for sync
+    handlers that waits for a worker thread; see the module's connection rule)."""
     session.commit()
     return value
 
@@ -67,9 +69,7 @@ def _client(session: Annotated[Session, Depends(_session)],
 
 
 def _released(session: Session, client: ClientRow) -> ClientRow:
-    """End the lookup's transaction: a request waiting for a worker thread between its
-    dependencies and its handler must not hold a pooled connection (with hundreds of
-    concurrent clients that exhausts the pool)."""
+    """End the lookup's transaction before the handler runs (the module's connection rule)."""
     session.commit()
     return client
 

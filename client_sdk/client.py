@@ -33,6 +33,7 @@ from blindsum.client_sdk.secagg_driver import SecAggDriver
 from blindsum.client_sdk.state_files import write_json_atomically
 from blindsum.client_sdk.transport import LONG_POLL_SECONDS, Transport
 from blindsum.crypto import base64url
+from blindsum.crypto.clipping import clip_to_norm
 from blindsum.crypto.dp_events import canonical_event, sign_event
 from blindsum.crypto.identity import generate_identity_key
 from blindsum.crypto.secagg.distributed_dp import DDGParams
@@ -218,7 +219,7 @@ class Client:
                               f"{federation['dimension']} (check the parameter order and shapes)")
         if not np.all(np.isfinite(x)):
             raise ConfigError("the update contains NaN or infinity; refusing to send it")
-        x = clip_l2(x, federation["clip_norm"])
+        x = clip_to_norm(x, federation["clip_norm"])
         if dp_event is not None:
             self.report_dp_event(round_json, dp_event)
         driver: SecAggDriver | CkksDriver
@@ -274,8 +275,3 @@ class Client:
         data = self.transport.get(f"{self._base}/rounds/{round_id}/result/{kind}").content
         return np.frombuffer(data, dtype="<f8").copy()
 
-
-def clip_l2(x: np.ndarray, norm: float) -> np.ndarray:
-    """Scale ``x`` down to L2 norm ``norm`` if it is longer (the federation's sensitivity)."""
-    length = float(np.linalg.norm(x))
-    return x if length <= norm else x * (norm / length)

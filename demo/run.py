@@ -129,7 +129,7 @@ def _federate(cfg: DemoConfig, console: Console, server: LocalServer, admin: Adm
     console.print(f"global adapter before training: accuracy {baseline[0]:.1%}, "
                   f"loss {baseline[1]:.3f} on {evaluator.test_size} held-out tweets")
     history = _rounds(cfg, console, admin, fed, clients, trainers, evaluator)
-    return _finish(cfg, console, admin, fed, clients, trainers, evaluator, baseline, history,
+    return _finish(cfg, admin, fed, clients, evaluator, baseline, history,
                    started)
 
 
@@ -189,8 +189,8 @@ def _protect_and_upload(cfg: DemoConfig, clients: list[Client], updates: list[An
     return finals[0]
 
 
-def _finish(cfg: DemoConfig, console: Console, admin: Admin, fed: dict[str, Any],
-            clients: list[Client], trainers: list[DPLoRATrainer], evaluator: Evaluator,
+def _finish(cfg: DemoConfig, admin: Admin, fed: dict[str, Any], clients: list[Client],
+            evaluator: Evaluator,
             baseline: tuple[float, float], history: list[dict[str, Any]],
             started: float) -> dict[str, Any]:
     report = admin.privacy_report(fed["id"])

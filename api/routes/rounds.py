@@ -161,7 +161,7 @@ def abort(federation_id: str, round_id: str, session: SessionDep, _admin: AdminD
     if row.stage in (rounds.CLOSED, rounds.ABORTED):
         session.rollback()
         raise RoundStateError(f"the round is already {row.stage}")
-    rounds.abort_round(session, row, "aborted by the administrator")
+    rounds.abort_round(row, "aborted by the administrator")
     session.commit()
     return finished(session, _public(row))
 

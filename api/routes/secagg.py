@@ -56,8 +56,8 @@ def _secagg_round(session: SessionDep, federation_id: str, round_id: str,
 
 def _looked_up(session: SessionDep, federation_id: str, round_id: str,
                me: ClientRow) -> RoundRow:
-    """The round, with the lookup's transaction ended in the same worker-thread call: an
-    async handler must hold no pooled connection while it awaits a body or a thread."""
+    """The round, with the lookup's transaction ended in the same worker-thread call
+    (:mod:`blindsum.api.deps`' connection rule: the handler then awaits the body)."""
     return finished(session, _secagg_round(session, federation_id, round_id, me))
 
 

@@ -20,6 +20,7 @@ from typing import Final, Literal
 
 import numpy as np
 
+from blindsum.crypto.clipping import clip_to_norm
 from blindsum.crypto.hazmat.csprng import RandomSource
 from blindsum.errors import ConfigError
 
@@ -28,21 +29,6 @@ __all__ = ["FixedPointCodec", "clip_to_norm"]
 _FLOAT64_EXACT: Final = 2**52
 """Above this a float64 has no fractional bits left to round stochastically."""
 _DTYPES: Final = {32: (np.uint32, np.int32), 64: (np.uint64, np.int64)}
-
-
-def clip_to_norm(update: np.ndarray, clip_norm: float) -> np.ndarray:
-    """Scale ``update`` down (never up) to L2 norm at most ``clip_norm``, in float64.
-
-    Raises:
-        ValueError: the update contains NaN or infinity.
-    """
-    x = np.asarray(update, dtype=np.float64).ravel()
-    if not np.all(np.isfinite(x)):
-        raise ValueError("update contains NaN or infinity; refusing to encode it")
-    norm = float(np.linalg.norm(x))
-    if norm > clip_norm:
-        x = x * (clip_norm / norm)
-    return x
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from blindsum.crypto.clipping import clip_to_norm
 from blindsum.crypto.hazmat.csprng import Csprng, RandomSource
 from blindsum.crypto.hazmat.prg import PrgAlgorithm, mask_from_seed
 from blindsum.errors import ConfigError
@@ -183,9 +184,7 @@ def encode(update: np.ndarray, params: DDGParams, round_seed: bytes,
     x = np.asarray(update, dtype=np.float64).ravel()
     if x.size != params.dimension or not np.all(np.isfinite(x)):
         raise ValueError(f"need {params.dimension} finite values")
-    norm = float(np.linalg.norm(x))
-    if norm > params.clip:
-        x = x * (params.clip / norm)
+    x = clip_to_norm(x, params.clip)
     padded = np.zeros(params.padded)
     padded[: x.size] = x / params.gamma
     rotated = hadamard(padded * rotation_signs(round_seed, params.padded))
