@@ -81,6 +81,8 @@ def ddg_rdp(order: int, *, sigma: float, clients: int, l2: float, l1: float,
 def rdp_epsilon(rdp: dict[int, float], delta: float) -> float:
     """(epsilon, delta) from RDP values by order (Canonne, Kamath and Steinke 2020, Prop. 12,
     the conversion dp-accounting uses), at the best order; never negative."""
+    if any(math.isnan(value) for value in rdp.values()):
+        return math.inf  # unknown is never small (max(0, nan) would read as 0)
     best = min(value + math.log1p(-1 / order) - (math.log(delta) + math.log(order)) / (order - 1)
                for order, value in rdp.items())
     return max(0.0, best)
@@ -93,11 +95,17 @@ def distributed_dg_epsilon(rounds: list[dict[str, float]], delta: float) -> floa
     if not rounds:
         return 0.0
     try:
-        rdp = {order: sum(ddg_rdp(order, sigma=float(r["sigma"]), clients=int(r["clients"]),
-                                  l2=float(r["l2"]), l1=float(r["l1"]), dim=int(r["dim"]))
-                          for r in rounds) for order in RDP_ORDERS}
-    except (KeyError, TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
+        terms = [(float(r["sigma"]), int(r["clients"]), float(r["l2"]), float(r["l1"]),
+                  int(r["dim"])) for r in rounds]
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise ConfigError(f"incomplete distributed-DP round for accounting: {exc}") from exc
+    for sigma, clients, l2, l1, dim in terms:
+        if not (sigma > 0 and clients >= 1 and dim >= 1 and 0 <= l2 < math.inf
+                and 0 <= l1 < math.inf and sigma < math.inf):
+            raise ConfigError("a distributed-DP round needs sigma > 0, at least one client and "
+                              "one coordinate, and finite non-negative sensitivities")
+    rdp = {order: sum(ddg_rdp(order, sigma=sigma, clients=clients, l2=l2, l1=l1, dim=dim)
+                      for sigma, clients, l2, l1, dim in terms) for order in RDP_ORDERS}
     epsilon = rdp_epsilon(rdp, delta)
     return epsilon if math.isfinite(epsilon) else math.inf
 

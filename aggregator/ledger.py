@@ -17,7 +17,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -79,6 +79,7 @@ def record_event(session: Session, federation: FederationRow, round_row: RoundRo
     verify_event(client.identity_key, signature, federation.id, round_row.id, client.id, body)
     if client.id not in round_row.participants:
         raise ProtocolError("this client is not a participant of the round")
+    _lock_client(session, client)
     existing = session.scalar(select(LedgerRow).where(
         LedgerRow.round_id == round_row.id, LedgerRow.client_id == client.id,
         LedgerRow.mechanism == "dp-sgd"))
@@ -108,6 +109,15 @@ def record_event(session: Session, federation: FederationRow, round_row: RoundRo
         session.rollback()
         raise ProtocolError("this client's DP event for the round is already recorded") from exc
     return row
+
+
+def _lock_client(session: Session, client: ClientRow) -> None:
+    """Serialise one client's ledger appends: a write to its row takes the row's lock on
+    PostgreSQL and the database write lock on SQLite until the caller commits, so the
+    history read next holds every event committed before it (two events recorded at once
+    would otherwise each compose only its own)."""
+    session.execute(update(ClientRow).where(ClientRow.id == client.id)
+                    .values(label=ClientRow.label))
 
 
 def latest_epsilon(session: Session, federation_id: str, client_id: int) -> float:

@@ -48,9 +48,12 @@ from blindsum.errors import (
 __all__ = ["Client", "ClientState"]
 
 STATE_VERSION = 1
-PINNED_SETTINGS = ("mode", "dropout_rate", "corruption_rate", "min_clients", "client_dp")
-"""The federation settings a client's protection rests on: kept in the state file when it
-first sees them, and any later change is refused (a server cannot quietly weaken them)."""
+PINNED_SETTINGS = ("mode", "dropout_rate", "corruption_rate", "min_clients", "client_dp",
+                   "delta", "epsilon_budget")
+"""The federation settings a client's protection and its privacy figures rest on: kept in
+the state file when it first sees them, and any later change is refused (a server cannot
+quietly weaken them, nor raise delta or the budget to make a spend read smaller). A pin
+from an older SDK gains the settings it lacks the first time it sees them."""
 FINISHED = frozenset(stage.value for stage in TERMINAL)
 
 
@@ -154,11 +157,13 @@ class Client:
             live = dict(self.transport.get(self._base).json())
             seen = {key: live.get(key) for key in PINNED_SETTINGS}
             pinned = self.state.federation_pin
-            if pinned is None:
-                self.state.federation_pin = seen
+            if pinned is None or set(pinned) != set(seen):
+                old = pinned or {}
+                pinned = {key: old.get(key, seen[key]) for key in PINNED_SETTINGS}
+                self.state.federation_pin = pinned
                 if self.state_file is not None:
                     self.state.save(self.state_file)
-            elif pinned != seen:
+            if pinned != seen:
                 changed = sorted(k for k in PINNED_SETTINGS if pinned.get(k) != seen.get(k))
                 raise ConfigError(
                     "the federation's security settings changed since this client pinned them "

@@ -19,8 +19,10 @@ from blindsum.accounting import (
     distributed_dg_epsilon,
     epsilon_for,
     noise_for,
+    rdp_epsilon,
 )
 from blindsum.crypto.secagg.distributed_dp import DDGParams
+from blindsum.errors import ConfigError
 
 GRID = [(0.01, 1.0, 1000), (0.001, 0.8, 1000), (0.1, 2.0, 100), (0.05, 1.5, 500),
         (0.02, 0.7, 300), (1.0, 5.0, 10)]
@@ -179,3 +181,14 @@ def test_the_continuous_gaussian_figure_it_replaced_understates_coarse_discrete_
     assert old_figure < truth_at_least - 5.0
     terms = {"sigma": sigma, "clients": clients, "l2": 1.0, "l1": 1.0, "dim": 1}
     assert distributed_dg_epsilon([terms] * rounds, 1e-5) > truth_at_least
+
+
+@pytest.mark.parametrize("bad", [{"sigma": math.nan}, {"l2": math.nan}, {"l1": -1.0},
+                                 {"sigma": 0.0}, {"clients": 0}, {"l2": math.inf}])
+def test_a_malformed_distributed_dp_round_never_reads_as_a_small_epsilon(bad) -> None:
+    """Adversarial review of issue 12: a NaN term made the whole composition read 0.0
+    (max(0, nan) is 0), wiping out the real rounds beside it."""
+    good = {"sigma": 6.0, "clients": 10, "l2": 20.0, "l1": 400.0, "dim": 1000}
+    with pytest.raises(ConfigError):
+        distributed_dg_epsilon([good, dict(good, **bad)], 1e-5)
+    assert rdp_epsilon({2: math.nan, 3: 1.0}, 1e-5) == math.inf
