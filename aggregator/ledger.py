@@ -121,8 +121,11 @@ def _lock_client(session: Session, client: ClientRow) -> None:
 
 
 def latest_epsilon(session: Session, federation_id: str, client_id: int) -> float:
+    """What the client has spent: the largest recomputed or signed figure in its rows (its
+    own figure also counts steps of rounds it dropped out of; the report uses the same)."""
     rows = rows_of(session, federation_id, client_id)
-    return max((r.epsilon_recomputed for r in rows), default=0.0)
+    return max((max(r.epsilon_recomputed, r.epsilon_reported or 0.0) for r in rows),
+               default=0.0)
 
 
 def check_within_budget(session: Session, federation: FederationRow, client: ClientRow) -> None:

@@ -119,11 +119,14 @@ def build_report(session: Session, federation: FederationRow) -> dict[str, Any]:
 
 def _client_entry(client: ClientRow, mine: list[LedgerRow], contributed: set[int],
                   federation: FederationRow) -> dict[str, Any]:
-    """One client's spend. A round it contributed to with no DP row at all makes its epsilon
-    unbounded: shown as unknown (null) and over budget, never as 0."""
+    """One client's spend: per unit, the larger of the server's recomputation and the
+    client's own signed figure (which also counts steps of rounds it dropped out of, steps
+    that moved the model it goes on from). A round it contributed to with no DP row at all
+    makes its epsilon unbounded: shown as unknown (null) and over budget, never as 0."""
     spent: dict[str, float] = {}
     for r in mine:
-        spent[r.unit] = max(spent.get(r.unit, 0.0), r.epsilon_recomputed)
+        spent[r.unit] = max(spent.get(r.unit, 0.0), r.epsilon_recomputed,
+                            r.epsilon_reported or 0.0)
     without = sorted(contributed - {r.round_number for r in mine})
     unbounded = bool(without)
     worst = None if unbounded else max(spent.values(), default=0.0)

@@ -71,6 +71,10 @@ def test_overstated_epsilon_is_information_not_a_mismatch(api, admin, ledger_rou
     report = api.get(f"/v1/federations/{fid}/privacy-report", headers=admin).json()
     entry = next(c for c in report["clients"] if c["client_id"] == members[2][0])
     assert entry["mismatches"] == 0 and entry["over_reports"] == 1
+    # Those steps moved the model the client goes on from: the report keeps the larger,
+    # signed figure rather than the server's, which never saw them.
+    assert entry["epsilon"]["example"] == pytest.approx(honest)
+    assert entry["worst_epsilon"] == pytest.approx(honest)
 
 
 def test_forged_or_malformed_events_are_refused(api, ledger_round) -> None:

@@ -20,7 +20,7 @@ from blindsum.errors import BudgetExhaustedError
 
 EVENT = {"mechanism": "dp-sgd", "unit": "example", "noise_multiplier": 1.0, "sample_rate": 0.01,
          "sampling": "poisson", "steps": 300, "max_grad_norm": 1.0, "delta": 1e-5,
-         "accountant": "prv", "epsilon_after": 2.5}
+         "accountant": "prv", "epsilon_after": 1.0}
 
 
 def _federation_with_two_rounds(engine) -> tuple[str, int, object]:
