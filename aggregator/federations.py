@@ -28,7 +28,7 @@ from blindsum.crypto.ckks.params import CkksParams
 from blindsum.crypto.enrollment import verify_enrollment
 from blindsum.crypto.limits import MAX_DIMENSION, MIN_COHORT
 from blindsum.crypto.secagg.params import SecAggParams
-from blindsum.errors import AuthError, ConfigError, NotFoundError
+from blindsum.errors import AuthError, ConfigError, InvalidSignatureError, NotFoundError
 
 __all__ = [
     "ClientLevelDP",
@@ -170,7 +170,10 @@ def enroll(session: Session, federation_id: str, *, invite_code: str, identity_k
     Unknown, expired and already used invites fail identically (one atomic UPDATE).
     """
     code_hash = hash_secret(invite_code, INVITE_PREFIX)
-    verify_enrollment(identity_key, proof, federation_id, invite_code)
+    try:  # the proof is a credential: a wrong one fails like a wrong invite
+        verify_enrollment(identity_key, proof, federation_id, invite_code)
+    except InvalidSignatureError:
+        raise AuthError("invalid credentials") from None
     federation = get_federation(session, federation_id)
     enrolled = session.scalar(
         select(func.count()).select_from(ClientRow).where(ClientRow.federation_id == federation_id)

@@ -9,6 +9,8 @@ trace, no request data.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from blindsum import errors
 
-__all__ = ["MEDIA_TYPE", "PROBLEMS", "Problem", "install_problem_handlers", "problem_for"]
+__all__ = ["MEDIA_TYPE", "PROBLEMS", "Problem", "install_problem_handlers", "problem_for",
+           "problem_responses"]
 
 MEDIA_TYPE = "application/problem+json"
 logger = logging.getLogger("blindsum.api")
@@ -60,6 +63,33 @@ PROBLEMS: dict[type[errors.BlindsumError], Problem] = {p.error: p for p in (
 )}
 
 
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object", "title": "Problem", "required": ["type", "title", "status", "instance"],
+    "description": "RFC 9457 problem details; `type` names the error (urn:blindsum:problem:...)",
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "instance": {"type": "string"}, "detail": {"type": "string"},
+        "errors": {"type": "array", "description": "for invalid-request: what did not match",
+                   "items": {"type": "object", "properties": {
+                       "loc": {"type": "array"}, "msg": {"type": "string"}}}},
+    },
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` declaring these problem statuses (and the 500 any operation may
+    give), each as ``application/problem+json`` with the problem titles it stands for."""
+    declared: dict[int | str, dict[str, Any]] = {}
+    for status in sorted({*statuses, 500}):
+        titles = sorted({p.title for p in PROBLEMS.values() if p.status == status}
+                        | ({"Invalid request"} if status == 422 else set())
+                        | ({"Internal error"} if status == 500 else set()))
+        declared[status] = {"description": "; ".join(titles) or "Problem",
+                            "content": {MEDIA_TYPE: {"schema": _PROBLEM_SCHEMA}}}
+    return declared
+
+
 def problem_for(exc: errors.BlindsumError) -> Problem:
     """The most specific registered problem for ``exc``'s class."""
     for cls in type(exc).__mro__:
@@ -68,14 +98,32 @@ def problem_for(exc: errors.BlindsumError) -> Problem:
     return PROBLEMS[errors.BlindsumError]
 
 
-def _response(status: int, type_: str, title: str, detail: str | None,
-              instance: str, **extra: Any) -> JSONResponse:
+def _response(status: int, type_: str, title: str, detail: str | None, instance: str,
+              headers: Mapping[str, str] | None = None, **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"type": type_, "title": title, "status": status, "instance": instance}
     if detail:
         body["detail"] = detail
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+    sent = dict(headers or {})
+    if status == 401:
+        sent["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=sent or None)
+
+
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the OpenAPI documents for ``path``: those of the most specific template
+    that matches it (a literal segment beats a parameter, as in OpenAPI). Starlette's own
+    ``Allow`` lists only the first route that matched the path."""
+    if not hasattr(app.state, "allow_index"):
+        index = []
+        for template, operations in app.openapi()["paths"].items():
+            pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            index.append((re.compile(f"^{pattern}$"), template.count("{"),
+                          sorted(m.upper() for m in operations)))
+        app.state.allow_index = index
+    matches = [(params, methods) for regex, params, methods in app.state.allow_index
+               if regex.match(path)]
+    return min(matches)[1] if matches else []
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -96,7 +144,11 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _response(exc.status_code, "about:blank", str(exc.detail), None, request.url.path)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(app, request.url.path))
+        return _response(exc.status_code, "about:blank", str(exc.detail), None, request.url.path,
+                         headers=headers)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+)
 
 from blindsum.crypto import base64url
 from blindsum.errors import MalformedMessageError
 
 __all__ = [
+    "SIGNATURE_PATTERN",
     "ClientPublic",
     "EnrollRequest",
     "EnrollResponse",
@@ -24,23 +34,50 @@ __all__ = [
 ]
 
 
-def _b64decode(value: object) -> bytes:
-    """A validator: bytes pass (a row becoming a response), text is strictly decoded."""
-    if isinstance(value, bytes):
-        return value
-    try:
-        return base64url.decode(value)
-    except MalformedMessageError as exc:
-        raise ValueError(str(exc)) from None  # pydantic reports it as a validation error
+def _exact_pattern(size: int) -> str:
+    """A regular expression for the canonical base64url text of exactly ``size`` bytes."""
+    full, rest = divmod(size, 3)
+    last = {0: "", 1: "[A-Za-z0-9_-][AQgw](==)?", 2: "[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048]=?"}
+    return f"^[A-Za-z0-9_-]{{{4 * full}}}{last[rest]}$"
 
 
-B64Bytes = Annotated[
-    bytes,
-    PlainValidator(_b64decode),
-    PlainSerializer(base64url.encode, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z0-9_-]*={0,2}$", "maxLength": 4096,
-                    "description": "base64url (RFC 4648 section 5), padding optional"}),
-]
+def _decoder(size: int) -> Callable[[object], bytes]:
+    """A validator: bytes pass (a row becoming a response); text is strictly decoded
+    (:mod:`blindsum.crypto.base64url`) to exactly ``size`` bytes."""
+    def decode(value: object) -> bytes:
+        if isinstance(value, bytes):
+            return value
+        try:
+            return base64url.decode(value, size=size)
+        except MalformedMessageError as exc:
+            raise ValueError(str(exc)) from None  # pydantic reports it as a validation error
+    return decode
+
+
+def _b64_schema(size: int, description: str) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "pattern": _exact_pattern(size),
+                           "description": description})
+
+
+SIGNATURE_PATTERN = _exact_pattern(64)
+"""A 64-byte Ed25519 signature as base64url text (headers carry one too)."""
+_AS_TEXT = PlainSerializer(base64url.encode, return_type=str)
+IdentityKey = Annotated[bytes, PlainValidator(_decoder(32)), _AS_TEXT,
+                        _b64_schema(32, "raw Ed25519 public key (32 bytes), base64url")]
+Signature = Annotated[bytes, PlainValidator(_decoder(64)), _AS_TEXT,
+                      _b64_schema(64, "Ed25519 signature (64 bytes), base64url")]
+RoundSeed = Annotated[bytes, PlainValidator(_decoder(32)), _AS_TEXT,
+                      _b64_schema(32, "the round's public seed (32 bytes), base64url")]
+
+
+def _not_a_boolean(value: object) -> object:
+    if isinstance(value, bool):  # pydantic would read true as 1 (JSON Schema says no)
+        raise ValueError("expected a number, not a boolean")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_a_boolean)]
+Float = Annotated[float, BeforeValidator(_not_a_boolean)]
 
 
 class _Strict(BaseModel):
@@ -49,25 +86,25 @@ class _Strict(BaseModel):
 
 class ParameterSpec(_Strict):
     name: str = Field(min_length=1, max_length=300)
-    shape: list[Annotated[int, Field(ge=1, le=2**31)]] = Field(min_length=1, max_length=8)
+    shape: list[Annotated[Int, Field(ge=1, le=2**31)]] = Field(min_length=1, max_length=8)
 
 
 class UpdateRuleSpec(_Strict):
     """How each round's average moves the global adapter (FedAvg, FedAdam or FedYogi)."""
 
     name: Literal["fedavg", "fedadam", "fedyogi"] = "fedavg"
-    learning_rate: float = Field(default=1.0, gt=0, le=100)
-    beta1: float = Field(default=0.9, ge=0, lt=1)
-    beta2: float = Field(default=0.99, ge=0, lt=1)
-    tau: float = Field(default=1e-3, gt=0, le=1)
+    learning_rate: Float = Field(default=1.0, gt=0, le=100)
+    beta1: Float = Field(default=0.9, ge=0, lt=1)
+    beta2: Float = Field(default=0.99, ge=0, lt=1)
+    tau: Float = Field(default=1e-3, gt=0, le=1)
 
 
 class ClientDPSpec(_Strict):
     """Client-level distributed DP (secagg): discrete Gaussian noise added by the clients."""
 
-    noise_multiplier: float = Field(gt=0, le=100, description=(
+    noise_multiplier: Float = Field(gt=0, le=100, description=(
         "noise std of any min_survivors clients' sum, in units of clip_norm"))
-    sample_rate: float = Field(default=1.0, gt=0, le=1,
+    sample_rate: Float = Field(default=1.0, gt=0, le=1,
                                description="Poisson probability that a client joins a round")
 
 
@@ -75,14 +112,14 @@ class FederationCreate(_Strict):
     name: str = Field(min_length=1, max_length=200)
     mode: Literal["secagg", "ckks"]
     parameters: list[ParameterSpec] = Field(min_length=1, max_length=10_000)
-    min_clients: int = Field(default=3, ge=3, le=100_000)
-    max_clients: int = Field(default=100, ge=3, le=100_000)
-    dropout_rate: float = Field(default=0.1, ge=0, lt=1)
-    corruption_rate: float = Field(default=0.0, ge=0, lt=1)
-    clip_norm: float = Field(default=1.0, gt=0, le=1e6)
-    stage_timeout_seconds: float = Field(default=300.0, gt=0, le=7 * 24 * 3600)
-    epsilon_budget: float = Field(default=8.0, gt=0, le=1000)
-    delta: float = Field(default=1e-5, gt=0, lt=1)
+    min_clients: Int = Field(default=3, ge=3, le=100_000)
+    max_clients: Int = Field(default=100, ge=3, le=100_000)
+    dropout_rate: Float = Field(default=0.1, ge=0, lt=1)
+    corruption_rate: Float = Field(default=0.0, ge=0, lt=1)
+    clip_norm: Float = Field(default=1.0, gt=0, le=1e6)
+    stage_timeout_seconds: Float = Field(default=300.0, gt=0, le=7 * 24 * 3600)
+    epsilon_budget: Float = Field(default=8.0, gt=0, le=1000)
+    delta: Float = Field(default=1e-5, gt=0, lt=1)
     update_rule: UpdateRuleSpec = Field(default_factory=UpdateRuleSpec)
     client_dp: ClientDPSpec | None = None
 
@@ -119,8 +156,8 @@ class InvitePublic(_Strict):
 
 class EnrollRequest(_Strict):
     invite_code: str = Field(min_length=10, max_length=100)
-    identity_key: B64Bytes = Field(description="Raw Ed25519 public key (32 bytes), base64url")
-    proof: B64Bytes = Field(description="Ed25519 signature over the enrollment payload")
+    identity_key: IdentityKey
+    proof: Signature = Field(description="Ed25519 signature over the enrollment payload")
     label: str = Field(default="", max_length=200)
 
 
@@ -134,7 +171,7 @@ class ClientPublic(_Strict):
     client_id: int
     federation_id: str
     label: str
-    identity_key: B64Bytes
+    identity_key: IdentityKey
     enrolled_at: datetime
 
 
@@ -145,7 +182,7 @@ class RoundPublic(_Strict):
     stage: str = Field(description="current stage, or 'closed' / 'aborted'")
     stage_deadline: datetime
     participants: list[int]
-    round_seed: B64Bytes
+    round_seed: RoundSeed
     protocol: dict[str, object]
     contributors: list[int] | None = None
     offenders: dict[str, str] | None = Field(
@@ -165,7 +202,7 @@ class DPEventReport(_Strict):
     event: dict[str, Any] = Field(description="The DP event (mechanism, unit, noise_multiplier, "
                                               "sample_rate, sampling, steps, max_grad_norm, "
                                               "delta, accountant, epsilon_after)")
-    signature: B64Bytes = Field(description="Ed25519 over the canonical event, base64url")
+    signature: Signature = Field(description="Ed25519 over the canonical event, base64url")
 
 
 class LedgerRecorded(_Strict):

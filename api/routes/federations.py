@@ -17,6 +17,7 @@ from blindsum.aggregator.report_html import report_html
 from blindsum.aggregator.update_rules import UpdateRule
 from blindsum.api.bodies import OCTETS, octet_body_doc, read_exact
 from blindsum.api.deps import AdminDep, AdminOrClient, BlobsDep, CurrentClient, SessionDep, finished
+from blindsum.api.problems import problem_responses
 from blindsum.api.schemas import (
     ClientDPSpec,
     ClientPublic,
@@ -31,7 +32,8 @@ from blindsum.api.schemas import (
 )
 from blindsum.errors import NotFoundError
 
-router = APIRouter(prefix="/v1/federations", tags=["federations"])
+router = APIRouter(prefix="/v1/federations", tags=["federations"],
+                   responses=problem_responses(400, 401, 404, 409, 413, 422))
 
 
 def _public(row: FederationRow, rule: UpdateRule) -> FederationPublic:

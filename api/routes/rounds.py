@@ -17,7 +17,9 @@ from blindsum.aggregator.deadlines import close_current_stage
 from blindsum.aggregator.models import ClientRow, FederationRow, RoundRow
 from blindsum.api.bodies import OCTETS, octet_body_doc, read_exact
 from blindsum.api.deps import AdminDep, AdminOrClient, BlobsDep, CurrentClient, SessionDep, finished
+from blindsum.api.problems import problem_responses
 from blindsum.api.schemas import (
+    SIGNATURE_PATTERN,
     DPEventReport,
     LedgerRecorded,
     RoundPublic,
@@ -27,7 +29,8 @@ from blindsum.crypto import base64url
 from blindsum.crypto.ckks.wire import upload_size
 from blindsum.errors import NotFoundError, RoundStateError
 
-router = APIRouter(prefix="/v1/federations/{federation_id}", tags=["rounds"])
+router = APIRouter(prefix="/v1/federations/{federation_id}", tags=["rounds"],
+                   responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 503))
 POLL_INTERVAL_SECONDS = 0.2
 
 
@@ -132,7 +135,8 @@ def _ckks_round(session: SessionDep, federation_id: str, round_id: str
 async def ckks_upload(
     federation_id: str, round_id: str, request: Request, session: SessionDep,
     blobs: BlobsDep, me: CurrentClient,
-    x_blindsum_signature: Annotated[str, Header(description="Ed25519 signature, base64url")],
+    x_blindsum_signature: Annotated[str, Header(description="Ed25519 signature, base64url",
+                                                pattern=SIGNATURE_PATTERN)],
     content_length: Annotated[int, Header(ge=0)],
 ) -> UploadAccepted:
     _member(federation_id, me)
