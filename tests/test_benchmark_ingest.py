@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from blindsum.benchmarks.ingest import IngestBenchConfig, run_ingest_bench
+
+pytestmark = pytest.mark.slow  # uploads through real uvicorn
 
 
 def test_ingest_bench_reports_throughput_memory_and_exactness() -> None:

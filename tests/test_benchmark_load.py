@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from blindsum.aggregator import rounds
 from blindsum.benchmarks.load import LoadBenchConfig, run_load_bench
+
+pytestmark = pytest.mark.slow  # whole rounds through real uvicorn
 
 
 def test_load_bench_runs_rounds_and_reports_latency_and_memory() -> None:

@@ -41,6 +41,7 @@ def test_bench_secagg_json_without_peer() -> None:
     assert report["blindsum"]["upload_over_float32"] == 1.0
 
 
+@pytest.mark.slow
 def test_privacy_epsilon_and_noise_give_the_reference_values() -> None:
     eps = _run("privacy", "epsilon", "--sample-rate", "0.01", "--noise-multiplier", "1.0",
                "--steps", "1000", "--delta", "1e-5", "--accountant", "rdp", "--json")
@@ -83,6 +84,7 @@ def test_report_downloads_json_and_html(tmp_path) -> None:
         assert missing.returncode == 2 and "BLINDSUM_TOKEN" in missing.stderr
 
 
+@pytest.mark.slow
 def test_privacy_guide_commands_print_what_the_guide_says() -> None:
     from pathlib import Path
 

@@ -9,6 +9,8 @@ import sys
 import pytest
 from peft import PeftModel
 
+pytestmark = pytest.mark.slow  # the real demo, twice (about a minute)
+
 
 def _demo(tmp_path, *args: str) -> dict:
     out = tmp_path / "summary.json"

@@ -68,7 +68,8 @@ def forking_plan(ctx: RoundContext, victim: int) -> Plan:
     return plan
 
 
-@pytest.mark.parametrize("n, victims", [(30, 2), (50, 2), (100, 1)])
+@pytest.mark.parametrize("n, victims",
+                         [(30, 2), (50, 2), pytest.param(100, 1, marks=pytest.mark.slow)])
 def test_forking_server_reconstructs_no_input(n, victims) -> None:
     cohort = new_cohort(n, 32)
     inputs = _inputs(cohort)

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import blindsum
 
 ROOT = Path(blindsum.__file__).parent
@@ -17,6 +19,7 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_mypy_strict_is_clean(tmp_path) -> None:
     """The repo root *is* the package, so mypy sees it through a ``blindsum`` symlink."""
     (tmp_path / "blindsum").symlink_to(ROOT, target_is_directory=True)

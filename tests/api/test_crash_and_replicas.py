@@ -49,6 +49,7 @@ def _sites(http, fid, members) -> list[SecAggSite]:
     return [SecAggSite(http, fid, m, round_json, roster) for m in members]
 
 
+@pytest.mark.slow
 def test_sigkill_at_every_stage_still_gives_the_exact_sum(server) -> None:
     http = server.client()
     spec = dict(FEDERATION, parameters=[{"name": "b", "shape": [DIM]}], max_clients=8)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from blindsum.aggregator.deadlines import close_expired
 
 from .conftest import FEDERATION
@@ -29,6 +31,7 @@ def test_sweeper_closes_overdue_stages_once(api, admin, enroll) -> None:
     assert rid not in close_expired(state.sessions, state.blobs, state.custody_kek, now=later)
 
 
+@pytest.mark.slow
 def test_real_server_moves_on_when_a_client_stays_silent(tmp_path, database_url) -> None:
     server = ServerProcess(tmp_path / "data", database_url)
     server.start()

@@ -50,7 +50,7 @@ def test_two_events_recorded_at_once_both_count(database_url, monkeypatch) -> No
     computed epsilon from it without the other's event, so no row composed both (1.078 where
     the two signed events compose to 1.449), and the budget check and the report used the
     smaller figure. The interleaving is forced: each
-    request waits (up to 3 s) for the other before computing."""
+    request waits (up to 1.5 s) for the other before computing."""
     engine = db.make_engine(database_url)
     db.upgrade(engine)
     fid, client_id, key = _federation_with_two_rounds(engine)
@@ -59,7 +59,7 @@ def test_two_events_recorded_at_once_both_count(database_url, monkeypatch) -> No
     def interleaved(*args, **kwargs):
         # the fix serialises the requests, so the first one waits here alone until timeout
         with contextlib.suppress(threading.BrokenBarrierError):
-            barrier.wait(timeout=3)
+            barrier.wait(timeout=1.5)
         return epsilon_for(*args, **kwargs)
 
     monkeypatch.setattr(ledger, "epsilon_for", interleaved)

@@ -7,11 +7,14 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 
 from .conftest import FEDERATION
 from .secagg_site import SecAggSite
 from .server_process import ServerProcess
 from .test_crash_and_replicas import ADMIN, _enroll, _sites
+
+pytestmark = pytest.mark.slow  # random SIGKILL loops against real servers
 
 ROUNDS = 20 if os.environ.get("BLINDSUM_STRESS") == "1" else 4
 CRASHES_PER_ROUND = 2

@@ -9,6 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
@@ -18,6 +19,8 @@ from blindsum.api.app import create_app
 from blindsum.api.settings import Settings
 
 from .conftest import ADMIN_TOKEN
+
+pytestmark = pytest.mark.slow  # fuzzes every operation
 
 CONFIG = SchemathesisConfig.from_path(str(Path(blindsum.__file__).parent / "schemathesis.toml"))
 _DATA = Path(tempfile.mkdtemp(prefix="blindsum-fuzz-"))

@@ -8,6 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
@@ -16,6 +17,8 @@ from blindsum.api.settings import Settings
 
 from .conftest import ADMIN_TOKEN
 from .test_schemathesis import CONFIG
+
+pytestmark = pytest.mark.slow  # fuzzes sequences of operations
 
 APP = create_app(Settings(data_dir=Path(tempfile.mkdtemp(prefix="blindsum-stateful-")),
                           admin_token=ADMIN_TOKEN))

@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from blindsum.benchmarks.local_server import LocalServer
+
+pytestmark = pytest.mark.slow  # runs the SDK guide's example end to end
 
 DOC = Path(__file__).parents[2] / "docs" / "sdk.md"
 TOKEN = "docs-admin-" + "z" * 32
