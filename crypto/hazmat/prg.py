@@ -115,7 +115,7 @@ def mask_from_seed(
     """The mask vector for ``(seed, domain)``: a fresh array of ``length`` words.
 
     Deterministic: the same arguments always give the same mask (known-answer
-    vectors in ``tests/vectors/prg``).
+    vectors in ``tests/crypto/vectors/prg``).
     """
     expander = MaskExpander(length, dtype=dtype, algorithm=algorithm)
     return expander.expand(seed, domain=domain).copy()

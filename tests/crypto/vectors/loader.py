@@ -23,7 +23,7 @@ VECTORS_DIR = Path(__file__).resolve().parent
 
 
 def load_vectors(name: str) -> list[dict[str, Any]]:
-    """The vectors of ``tests/vectors/<name>`` (e.g. ``"prg/masks.json"``)."""
+    """The vectors of ``tests/crypto/vectors/<name>`` (e.g. ``"prg/masks.json"``)."""
     vectors = json.loads((VECTORS_DIR / name).read_text())
     if not isinstance(vectors, list) or not vectors:
         raise ValueError(f"{name} holds no vectors")

@@ -1,6 +1,7 @@
 """Known-answer vectors for fixed-point encoding with stochastic rounding
-(``tests/vectors/fixedpoint/quantize.json``), checked independently by
-``tests/vectors/verify_vectors.py`` (pure-Python float64 arithmetic, pycryptodome ChaCha20)."""
+(``tests/crypto/vectors/fixedpoint/quantize.json``), checked independently by
+``tests/crypto/vectors/verify_vectors.py`` (pure-Python float64 arithmetic, pycryptodome
+ChaCha20)."""
 
 from __future__ import annotations
 
@@ -74,4 +75,4 @@ def test_dequantize_sum_of_one(vector) -> None:
 def test_vectors_are_current() -> None:
     assert vectors.stale_files(QUANTIZE) == [], (
         "fixed-point encoding no longer reproduces its checked vectors: if the change is "
-        "intended, run tests/vectors/generate_vectors.py and then verify_vectors.py")
+        "intended, run tests/crypto/vectors/generate_vectors.py and then verify_vectors.py")

@@ -1,7 +1,7 @@
 """Check every known-answer vector with an implementation that shares no code with blindsum.
 
 Run once whenever ``generate_vectors.py`` changes the files, before committing them:
-``python tests/vectors/verify_vectors.py``. Nothing here imports blindsum:
+``python tests/crypto/vectors/verify_vectors.py``. Nothing here imports blindsum:
 
 * AES-256-CTR, ChaCha20 (RFC 7539 layout: 32-bit counter from 0, 96-bit nonce),
   HKDF-SHA256 and AES-256-GCM come from pycryptodome;

@@ -1,7 +1,7 @@
-"""Known-answer vectors for the mask PRG (``tests/vectors/prg/masks.json``).
+"""Known-answer vectors for the mask PRG (``tests/crypto/vectors/prg/masks.json``).
 
-The vectors come from ``tests/vectors/generate_vectors.py`` and were checked by
-an independent implementation (pycryptodome) in ``tests/vectors/verify_vectors.py``.
+The vectors come from ``tests/crypto/vectors/generate_vectors.py`` and were checked by
+an independent implementation (pycryptodome) in ``tests/crypto/vectors/verify_vectors.py``.
 """
 
 from __future__ import annotations
@@ -75,4 +75,4 @@ def test_mask_expander_writes_adds_and_subtracts_the_vector_mask(vector) -> None
 def test_vectors_are_current() -> None:
     assert vectors.stale_files(MASKS) == [], (
         "the PRG no longer reproduces its checked vectors: if the change is intended, run "
-        "tests/vectors/generate_vectors.py and then tests/vectors/verify_vectors.py")
+        "tests/crypto/vectors/generate_vectors.py and then tests/crypto/vectors/verify_vectors.py")

@@ -1,13 +1,14 @@
-"""Write the known-answer vectors in ``tests/vectors/<primitive>/*.json`` from blindsum itself.
+"""Write the known-answer vectors in ``tests/crypto/vectors/<primitive>/*.json`` from blindsum
+itself.
 
 Every "random" input is SHA-256 of a label, so re-running gives byte-identical
 files. ``verify_vectors.py`` (an independent implementation: pycryptodome and
 pure Python, no blindsum) checks every vector once, before the files are
-committed; the ``tests/test_*_vectors.py`` files check that blindsum reproduces
+committed; the ``tests/crypto/test_*_vectors.py`` files check that blindsum reproduces
 each vector and that the files are still what this script writes.
 
-Run: ``python tests/vectors/generate_vectors.py`` (``--check`` only reports stale files),
-then ``python tests/vectors/verify_vectors.py``.
+Run: ``python tests/crypto/vectors/generate_vectors.py`` (``--check`` only reports stale files),
+then ``python tests/crypto/vectors/verify_vectors.py``.
 """
 
 from __future__ import annotations
@@ -247,7 +248,7 @@ GENERATORS: dict[str, Callable[[], list[Vector]]] = {
     "shamir/feldman.json": feldman_vectors,
     "fixedpoint/quantize.json": fixedpoint_vectors,
 }
-"""Vector file (relative to ``tests/vectors``) -> the function that computes its vectors."""
+"""Vector file (relative to ``tests/crypto/vectors``) -> the function that computes its vectors."""
 
 
 def build_all() -> dict[str, list[Vector]]:

@@ -1,5 +1,6 @@
 """Known-answer vectors for X25519 + HKDF pair keys and AES-GCM envelopes
-(``tests/vectors/kex/*.json``), checked independently by ``tests/vectors/verify_vectors.py``."""
+(``tests/crypto/vectors/kex/*.json``), checked independently by
+``tests/crypto/vectors/verify_vectors.py``."""
 
 from __future__ import annotations
 
@@ -74,4 +75,4 @@ def test_tampered_envelope_is_refused(vector) -> None:
 def test_vectors_are_current() -> None:
     assert vectors.stale_files(HKDF, ENVELOPE, ENVELOPE_INVALID) == [], (
         "key agreement or envelopes no longer reproduce their checked vectors: if the change "
-        "is intended, run tests/vectors/generate_vectors.py and then verify_vectors.py")
+        "is intended, run tests/crypto/vectors/generate_vectors.py and then verify_vectors.py")

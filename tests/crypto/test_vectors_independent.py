@@ -1,5 +1,6 @@
-"""An independent implementation (pycryptodome, pure Python; ``tests/vectors/verify_vectors.py``)
-reproduces every known-answer vector; the per-primitive files test blindsum against them."""
+"""An independent implementation (pycryptodome, pure Python;
+``tests/crypto/vectors/verify_vectors.py``) reproduces every known-answer vector; the
+per-primitive files test blindsum against them."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Known-answer vectors for Shamir sharing over GF(l), l the Ed25519 group order
-(``tests/vectors/shamir/split.json``), checked independently by
-``tests/vectors/verify_vectors.py`` (which also checks that the modulus is prime)."""
+(``tests/crypto/vectors/shamir/split.json``), checked independently by
+``tests/crypto/vectors/verify_vectors.py`` (which also checks that the modulus is prime)."""
 
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ def test_combine_refuses_a_share_off_the_polynomial(vector) -> None:
 def test_vectors_are_current() -> None:
     assert vectors.stale_files(SPLIT) == [], (
         "Shamir sharing no longer reproduces its checked vectors: if the change is intended, "
-        "run tests/vectors/generate_vectors.py and then tests/vectors/verify_vectors.py")
+        "run tests/crypto/vectors/generate_vectors.py and then "
+        "tests/crypto/vectors/verify_vectors.py")
 
 
 FELDMAN = "shamir/feldman.json"
