@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import pytest
@@ -40,6 +42,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if slow:
         config.hook.pytest_deselected(items=slow)
         items[:] = [item for item in items if "slow" not in item.keywords]
+
+
+@pytest.fixture
+def seeds() -> Callable[[], bytes]:
+    """Fresh 32-byte seeds that a failure can replay: all derive from one master seed, which
+    is printed (pytest shows it with a failure's captured output) and read back from the
+    environment: ``TEST_SEED=<hex> pytest <the failing test>``."""
+    master = bytes.fromhex(os.environ["TEST_SEED"]) if "TEST_SEED" in os.environ \
+        else os.urandom(32)
+    print(f"TEST_SEED={master.hex()}")
+    counter = itertools.count()
+    return lambda: hashlib.sha256(master + next(counter).to_bytes(8, "big")).digest()
 
 
 settings.register_profile(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -64,10 +63,10 @@ def _sum_of_encodings(params: DDGParams, xs: list[np.ndarray], seed: bytes) -> n
     return total.astype(np.uint32)
 
 
-def test_decoded_sum_is_the_true_sum_plus_the_stated_noise() -> None:
+def test_decoded_sum_is_the_true_sum_plus_the_stated_noise(seeds) -> None:
     params = DDGParams.derive(dimension=3000, clip=1.0, noise_multiplier=0.5, min_survivors=4,
                               max_clients=8)
-    seed = os.urandom(32)
+    seed = seeds()
     xs = [np.random.default_rng(i).normal(0, 0.01, 3000) for i in range(8)]
     error = decode_sum(_sum_of_encodings(params, xs, seed), params, seed) - np.sum(xs, axis=0)
     # each client adds sigma^2 / min_survivors: 8 clients carry 2 sigma^2
@@ -75,13 +74,13 @@ def test_decoded_sum_is_the_true_sum_plus_the_stated_noise() -> None:
     assert abs(np.mean(error)) < 0.05
 
 
-def test_coherent_updates_at_the_clip_norm_do_not_wrap_the_sum() -> None:
+def test_coherent_updates_at_the_clip_norm_do_not_wrap_the_sum(seeds) -> None:
     """Issue 11: 50 clients pushing the same direction at the clip norm in d = 64 wrapped the
     modular sum (error 14.5 against a noise sd of 1.4); the signal bound is now linear in n."""
     n, d = 50, 64
     params = DDGParams.derive(dimension=d, clip=1.0, noise_multiplier=1.0, min_survivors=26,
                               max_clients=n)
-    seed = os.urandom(32)
+    seed = seeds()
     x = np.ones(d) / math.sqrt(d)
     error = decode_sum(_sum_of_encodings(params, [x] * n, seed), params, seed) - n * x
     sigma = math.sqrt(n / 26)  # each client adds 1/26 of the stated variance

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 
 import pytest
 from hypothesis import given
@@ -19,20 +18,20 @@ from blindsum.crypto.secagg.graph import (
 IDS = list(range(1, 41))
 
 
-def test_graph_is_k_regular_symmetric_and_loop_free() -> None:
-    g = neighbour_graph(IDS, neighbours=8, seed=os.urandom(32))
+def test_graph_is_k_regular_symmetric_and_loop_free(seeds) -> None:
+    g = neighbour_graph(IDS, neighbours=8, seed=seeds())
     assert set(g) == set(IDS)
     for u, nbrs in g.items():
         assert len(nbrs) == 8 and u not in nbrs
         assert all(u in g[v] for v in nbrs)
 
 
-def test_graph_is_a_deterministic_function_of_the_seed() -> None:
-    seed = os.urandom(32)
+def test_graph_is_a_deterministic_function_of_the_seed(seeds) -> None:
+    seed = seeds()
     assert neighbour_graph(IDS, neighbours=6, seed=seed) == neighbour_graph(
         reversed(IDS), neighbours=6, seed=seed)
     assert neighbour_graph(IDS, neighbours=6, seed=seed) != neighbour_graph(
-        IDS, neighbours=6, seed=os.urandom(32))
+        IDS, neighbours=6, seed=seeds())
 
 
 def test_complete_graph_when_k_is_n_minus_1() -> None:
@@ -79,8 +78,8 @@ def test_survives_removal_matches_brute_force(case) -> None:
     assert survives_removal(ring, neighbours=k, survivors=survivors, removed=c) == truth
 
 
-def test_survives_removal_with_no_colluders_is_connectivity() -> None:
-    seed = os.urandom(32)
+def test_survives_removal_with_no_colluders_is_connectivity(seeds) -> None:
+    seed = seeds()
     graph, ring = neighbour_graph(IDS, neighbours=4, seed=seed), ring_order(IDS, seed=seed)
     cut = {ring[0], ring[1], ring[20], ring[21]}
     survivors = set(IDS) - cut

@@ -12,7 +12,6 @@ assumptions are broken, so these assertions can fail.
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
 import pytest
@@ -145,11 +144,11 @@ def test_a_set_certified_by_the_old_threshold_is_refused() -> None:
     assert len(seen.refused) == len(everyone)
 
 
-def test_a_certificate_replayed_from_another_round_is_refused(stepwise_round) -> None:
+def test_a_certificate_replayed_from_another_round_is_refused(stepwise_round, seeds) -> None:
     r = stepwise_round(n=8)
     signatures = r.sign()
     later = SimulatedCohort(dataclasses.replace(r.cohort.context, round_number=2,
-                                                round_seed=os.urandom(32)),
+                                                round_seed=seeds()),
                             r.cohort.identity_keys)
     r2 = stepwise_round(cohort=later, inputs=r.inputs)
     r2.sign()  # the same clients, the same survivor set, one round later
