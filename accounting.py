@@ -11,16 +11,18 @@ from __future__ import annotations
 import math
 import threading
 import warnings
+from typing import Literal, get_args
 
 import numpy as np
 
 from blindsum.errors import ConfigError
 
-__all__ = ["ACCOUNTANTS", "CLIENT_LEVEL_ACCOUNTING", "RDP_ORDERS", "client_level_epsilon",
-           "ddg_rdp", "distributed_dg_epsilon", "epsilon_for", "noise_for", "over_reported",
-           "rdp_epsilon", "under_reported"]
+__all__ = ["ACCOUNTANTS", "CLIENT_LEVEL_ACCOUNTING", "RDP_ORDERS", "AccountantName",
+           "client_level_epsilon", "ddg_rdp", "distributed_dg_epsilon", "epsilon_for",
+           "noise_for", "over_reported", "rdp_epsilon", "under_reported"]
 
-ACCOUNTANTS = ("prv", "rdp")
+AccountantName = Literal["prv", "rdp"]
+ACCOUNTANTS: tuple[str, ...] = get_args(AccountantName)
 MISMATCH_ABSOLUTE = 0.05
 MISMATCH_RELATIVE = 0.02
 """Tolerance between a reported and a recomputed epsilon: above the PRV accountant's error

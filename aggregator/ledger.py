@@ -13,7 +13,7 @@ Distributed-DP rounds add one server-asserted client-level row per contributor.
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,14 +22,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from blindsum.accounting import (
-    ACCOUNTANTS,
     distributed_dg_epsilon,
     epsilon_for,
     under_reported,
 )
 from blindsum.aggregator.models import ClientRow, FederationRow, LedgerRow, RoundRow
-from blindsum.crypto.dp_events import EVENT_FIELDS, canonical_event, verify_event
-from blindsum.errors import BudgetExhaustedError, MalformedMessageError, ProtocolError
+from blindsum.crypto.dp_events import DPEvent, verify_event
+from blindsum.errors import BudgetExhaustedError, ProtocolError
 
 __all__ = [
     "check_within_budget",
@@ -40,25 +39,10 @@ __all__ = [
     "rows_of",
 ]
 
-def _validated(event: Any, federation: FederationRow) -> dict[str, Any]:
-    if not isinstance(event, dict) or set(event) != set(EVENT_FIELDS):
-        raise MalformedMessageError(f"a DP event has exactly the fields {EVENT_FIELDS}")
-    e = dict(event)
-    try:
-        ok = (e["mechanism"] == "dp-sgd" and e["unit"] == "example"
-              and e["sampling"] == "poisson" and e["accountant"] in ACCOUNTANTS
-              and 0 < float(e["noise_multiplier"]) <= 1e4
-              and 0 < float(e["sample_rate"]) <= 1
-              and isinstance(e["steps"], int) and 1 <= e["steps"] <= 10**7
-              and 0 < float(e["max_grad_norm"]) <= 1e6
-              and math.isfinite(float(e["epsilon_after"])))
-    except (TypeError, ValueError) as exc:
-        raise MalformedMessageError("a DP event field has the wrong type") from exc
-    if not ok:
-        raise MalformedMessageError("unsupported or out-of-range DP event (dp-sgd, example, "
-                                    "poisson, prv|rdp, positive noise, 0 < q <= 1)")
-    if float(e["delta"]) != federation.delta:
-        raise ProtocolError(f"the event's delta {e['delta']} is not the federation's "
+def _validated(event: object, federation: FederationRow) -> DPEvent:
+    e = DPEvent.from_json(event)
+    if e.delta != federation.delta:
+        raise ProtocolError(f"the event's delta {e.delta} is not the federation's "
                             f"{federation.delta}")
     return e
 
@@ -72,10 +56,11 @@ def rows_of(session: Session, federation_id: str, client_id: int | None = None
 
 
 def record_event(session: Session, federation: FederationRow, round_row: RoundRow,
-                 client: ClientRow, event: Any, signature: bytes) -> LedgerRow:
+                 client: ClientRow, event: DPEvent | Mapping[str, Any],
+                 signature: bytes) -> LedgerRow:
     """Verify, recompute and append one DP-SGD event; idempotent for the same bytes."""
     e = _validated(event, federation)
-    body = canonical_event(e)
+    body = e.canonical()
     verify_event(client.identity_key, signature, federation.id, round_row.id, client.id, body)
     if client.id not in round_row.participants:
         raise ProtocolError("this client is not a participant of the round")
@@ -90,15 +75,15 @@ def record_event(session: Session, federation: FederationRow, round_row: RoundRo
         return existing
     history = [(r.noise_multiplier, r.sample_rate, r.steps)
                for r in rows_of(session, federation.id, client.id) if r.mechanism == "dp-sgd"]
-    history.append((float(e["noise_multiplier"]), float(e["sample_rate"]), int(e["steps"])))
-    recomputed = epsilon_for(history, federation.delta, e["accountant"])
-    reported = float(e["epsilon_after"])
+    history.append(e.history_entry)
+    recomputed = epsilon_for(history, federation.delta, e.accountant)
+    reported = e.epsilon_after
     row = LedgerRow(
         federation_id=federation.id, round_id=round_row.id, round_number=round_row.number,
         client_id=client.id, mechanism="dp-sgd", unit="example",
-        noise_multiplier=float(e["noise_multiplier"]), sampling="poisson",
-        sample_rate=float(e["sample_rate"]), steps=int(e["steps"]),
-        clip_norm=float(e["max_grad_norm"]), delta=federation.delta, accountant=e["accountant"],
+        noise_multiplier=e.noise_multiplier, sampling=e.sampling,
+        sample_rate=e.sample_rate, steps=e.steps,
+        clip_norm=e.max_grad_norm, delta=federation.delta, accountant=e.accountant,
         epsilon_reported=reported, epsilon_recomputed=recomputed,
         mismatch=under_reported(reported, recomputed),
         event=body, signature=signature, created_at=datetime.now(UTC))

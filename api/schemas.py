@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from blindsum.crypto import base64url
+from blindsum.crypto.dp_events import DPEvent
 from blindsum.errors import MalformedMessageError
 
 __all__ = [
@@ -199,9 +200,7 @@ class UploadAccepted(_Strict):
 
 
 class DPEventReport(_Strict):
-    event: dict[str, Any] = Field(description="The DP event (mechanism, unit, noise_multiplier, "
-                                              "sample_rate, sampling, steps, max_grad_norm, "
-                                              "delta, accountant, epsilon_after)")
+    event: DPEvent = Field(description="What the round's local DP-SGD spent, as signed")
     signature: Signature = Field(description="Ed25519 over the canonical event, base64url")
 
 

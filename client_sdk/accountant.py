@@ -13,34 +13,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from blindsum.accounting import ACCOUNTANTS, client_level_epsilon, epsilon_for
+from blindsum.accounting import ACCOUNTANTS, AccountantName, client_level_epsilon, epsilon_for
 from blindsum.client_sdk.state_files import write_json_atomically
+from blindsum.crypto.dp_events import DPEvent
 from blindsum.errors import BudgetExhaustedError, ConfigError
 
 __all__ = ["ACCOUNTANTS", "DPEvent", "PrivacyAccountant", "client_level_epsilon", "epsilon_for"]
 
-AccountantName = Literal["prv", "rdp"]
-
-
-@dataclass(frozen=True)
-class DPEvent:
-    """What one round of local training spent: what the client reports with its upload."""
-
-    mechanism: str  # "dp-sgd" (example-level)
-    unit: str  # "example"
-    noise_multiplier: float
-    sample_rate: float
-    sampling: str  # "poisson"
-    steps: int
-    max_grad_norm: float
-    delta: float
-    accountant: str
-    epsilon_after: float
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 @dataclass

@@ -18,6 +18,7 @@ import json
 import math
 import stat
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from blindsum.client_sdk.state_files import write_json_atomically
 from blindsum.client_sdk.transport import LONG_POLL_SECONDS, Transport
 from blindsum.crypto import base64url
 from blindsum.crypto.clipping import clip_to_norm
-from blindsum.crypto.dp_events import canonical_event, sign_event
+from blindsum.crypto.dp_events import DPEvent, sign_event
 from blindsum.crypto.identity import generate_identity_key
 from blindsum.crypto.secagg.distributed_dp import DDGParams
 from blindsum.crypto.secagg.stages import TERMINAL
@@ -199,24 +200,26 @@ class Client:
             else:
                 time.sleep(1.0)
 
-    def report_dp_event(self, round_json: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    def report_dp_event(self, round_json: dict[str, Any],
+                        event: DPEvent | Mapping[str, Any]) -> dict[str, Any]:
         """Sign and send the round's DP event to the privacy ledger; returns what it recorded
         (including the server's own recomputation of epsilon)."""
-        body = canonical_event(event)
+        event = DPEvent.from_json(event)
+        body = event.canonical()
         signature = sign_event(self.identity_key, self.state.federation_id, round_json["id"],
                                self.client_id, body)
         response = self.transport.post(f"{self._base}/rounds/{round_json['id']}/dp-event",
-                                       json={"event": json.loads(body),
+                                       json={"event": event.to_json(),
                                              "signature": base64url.encode(signature)})
         return dict(response.json())
 
     def submit(self, update: np.ndarray, round_json: dict[str, Any], *,
-               dp_event: dict[str, Any] | None = None,
+               dp_event: DPEvent | Mapping[str, Any] | None = None,
                timeout: float = 3600.0) -> dict[str, Any]:
         """Protect ``update`` (flat, in the federation's parameter order) and take part in the
         round to its end; returns the closed round (its ``contributors`` included).
 
-        ``dp_event`` (``LocalUpdate.event.to_json()``) goes to the privacy ledger first."""
+        ``dp_event`` (``LocalUpdate.event``) goes to the privacy ledger first."""
         federation = self.federation()
         x = np.asarray(update, dtype=np.float64).ravel()
         if x.size != federation["dimension"]:

@@ -180,7 +180,7 @@ def _protect_and_upload(cfg: DemoConfig, clients: list[Client], updates: list[An
                         round_json: dict[str, Any], dropping: bool) -> dict[str, Any]:
     active = clients[:-1] if dropping else clients
     with ThreadPoolExecutor(len(clients)) as pool:
-        running = [pool.submit(c.submit, u.delta, round_json, dp_event=u.event.to_json(),
+        running = [pool.submit(c.submit, u.delta, round_json, dp_event=u.event,
                                timeout=600)
                    for c, u in zip(active, updates, strict=False)]
         if dropping and cfg.mode == "secagg":

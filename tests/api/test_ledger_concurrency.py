@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from blindsum.accounting import epsilon_for
 from blindsum.aggregator import db, ledger
 from blindsum.aggregator.models import ClientRow, FederationRow, RoundRow
-from blindsum.crypto.dp_events import canonical_event, sign_event
+from blindsum.crypto.dp_events import DPEvent, sign_event
 from blindsum.crypto.identity import generate_identity_key, identity_public_bytes
 from blindsum.errors import BudgetExhaustedError
 
@@ -66,7 +66,7 @@ def test_two_events_recorded_at_once_both_count(database_url, monkeypatch) -> No
 
     def post(round_id: str) -> None:
         with Session(engine, expire_on_commit=False) as s:
-            body = canonical_event(EVENT)
+            body = DPEvent.from_json(EVENT).canonical()
             ledger.record_event(s, s.get(FederationRow, fid), s.get(RoundRow, round_id),
                                 s.get(ClientRow, client_id), EVENT,
                                 sign_event(key, fid, round_id, client_id, body))
