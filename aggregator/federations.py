@@ -29,6 +29,7 @@ from blindsum.crypto.enrollment import verify_enrollment
 from blindsum.crypto.limits import MAX_DIMENSION, MIN_COHORT
 from blindsum.crypto.secagg.params import SecAggParams
 from blindsum.errors import AuthError, ConfigError, InvalidSignatureError, NotFoundError
+from blindsum.wire import FederationCreate
 
 __all__ = [
     "ClientLevelDP",
@@ -85,6 +86,17 @@ class FederationSpec:
     update_rule: UpdateRule = field(default_factory=UpdateRule)
     client_dp: ClientLevelDP | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def from_wire(cls, body: FederationCreate) -> FederationSpec:
+        """The spec a validated request asks for."""
+        fields = body.model_dump(exclude={"parameters", "update_rule", "client_dp"})
+        return cls(**fields,
+                   parameters=tuple(ParameterShape(p.name, tuple(p.shape))
+                                    for p in body.parameters),
+                   update_rule=UpdateRule(**body.update_rule.model_dump()),
+                   client_dp=None if body.client_dp is None
+                   else ClientLevelDP(**body.client_dp.model_dump()))
 
     @property
     def dimension(self) -> int:

@@ -27,8 +27,9 @@ from blindsum.accounting import (
     under_reported,
 )
 from blindsum.aggregator.models import ClientRow, FederationRow, LedgerRow, RoundRow
-from blindsum.crypto.dp_events import DPEvent, verify_event
+from blindsum.crypto.dp_events import verify_event
 from blindsum.errors import BudgetExhaustedError, ProtocolError
+from blindsum.wire import DPEvent
 
 __all__ = [
     "check_within_budget",

@@ -22,7 +22,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = ["Base", "ClientRow", "CustodyKeyRow", "FederationRow", "GlobalModelRow", "InviteRow",
            "LedgerRow", "MessageRow",
@@ -70,6 +70,17 @@ class FederationRow(Base):
     delta: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     client_dp: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    global_model: Mapped[GlobalModelRow] = relationship(viewonly=True)
+
+    @property
+    def parameters(self) -> list[dict[str, Any]]:
+        """The update's named shapes, in the order clients flatten it."""
+        return list(self.update_spec["parameters"])
+
+    @property
+    def update_rule(self) -> dict[str, Any]:
+        """How each round's average moves the global adapter (kept with the adapter)."""
+        return dict(self.global_model.rule)
 
 
 class InviteRow(Base):

@@ -17,8 +17,8 @@ from typing import Any
 
 from blindsum.accounting import ACCOUNTANTS, AccountantName, client_level_epsilon, epsilon_for
 from blindsum.client_sdk.state_files import write_json_atomically
-from blindsum.crypto.dp_events import DPEvent
 from blindsum.errors import BudgetExhaustedError, ConfigError
+from blindsum.wire import DPEvent
 
 __all__ = ["ACCOUNTANTS", "DPEvent", "PrivacyAccountant", "client_level_epsilon", "epsilon_for"]
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from blindsum.client_sdk.transport import Transport
+from blindsum.errors import ConfigError
+from blindsum.wire import FederationCreate, ParameterSpec
+from blindsum.wire.base import describe
 
 __all__ = ["Admin"]
 
@@ -28,10 +32,16 @@ class Admin:
 
     def create_federation(self, name: str, mode: str, parameters: list[tuple[str, tuple[int, ...]]],
                           **settings: Any) -> dict[str, Any]:
-        """``parameters`` are (name, shape) in the order clients flatten their update."""
-        body = {"name": name, "mode": mode,
-                "parameters": [{"name": n, "shape": list(s)} for n, s in parameters], **settings}
-        return dict(self.transport.post("/v1/federations", json=body).json())
+        """``parameters`` are (name, shape) in the order clients flatten their update;
+        ``settings`` are :class:`~blindsum.wire.FederationCreate`'s other fields, checked
+        here before anything is sent."""
+        try:
+            body = FederationCreate(name=name, mode=mode, parameters=[  # type: ignore[arg-type]
+                ParameterSpec(name=n, shape=list(s)) for n, s in parameters], **settings)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid federation settings ({describe(exc)})") from None
+        return dict(self.transport.post("/v1/federations", json=body.model_dump(
+            mode="json", exclude_unset=True)).json())
 
     def federation(self, federation_id: str) -> dict[str, Any]:
         return dict(self.transport.get(f"/v1/federations/{federation_id}").json())

@@ -35,7 +35,7 @@ from blindsum.client_sdk.state_files import write_json_atomically
 from blindsum.client_sdk.transport import LONG_POLL_SECONDS, Transport
 from blindsum.crypto import base64url
 from blindsum.crypto.clipping import clip_to_norm
-from blindsum.crypto.dp_events import DPEvent, sign_event
+from blindsum.crypto.dp_events import sign_event
 from blindsum.crypto.identity import generate_identity_key
 from blindsum.crypto.secagg.distributed_dp import DDGParams
 from blindsum.crypto.secagg.stages import TERMINAL
@@ -45,6 +45,7 @@ from blindsum.errors import (
     NotFoundError,
     ServiceUnavailableError,
 )
+from blindsum.wire import DPEvent
 
 __all__ = ["Client", "ClientState"]
 

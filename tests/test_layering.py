@@ -13,11 +13,12 @@ ROOT = Path(blindsum.__file__).parent
 # package -> blindsum packages it may import (besides itself and errors)
 ALLOWED = {
     "crypto": set(),
-    "aggregator": {"crypto"},
-    "client_sdk": {"crypto"},
-    "benchmarks": {"crypto", "client_sdk"},
-    "api": {"crypto", "aggregator", "client_sdk", "benchmarks", "demo"},
-    "demo": {"crypto", "client_sdk", "benchmarks"},
+    "wire": {"crypto"},
+    "aggregator": {"crypto", "wire"},
+    "client_sdk": {"crypto", "wire"},
+    "benchmarks": {"crypto", "wire", "client_sdk"},
+    "api": {"crypto", "wire", "aggregator", "client_sdk", "benchmarks", "demo"},
+    "demo": {"crypto", "wire", "client_sdk", "benchmarks"},
 }
 
 

@@ -12,14 +12,13 @@ from starlette.concurrency import run_in_threadpool
 
 from blindsum.aggregator import ckks_rounds, global_model, reports
 from blindsum.aggregator import federations as feds
-from blindsum.aggregator.models import ClientRow, FederationRow
+from blindsum.aggregator.models import ClientRow
 from blindsum.aggregator.report_html import report_html
-from blindsum.aggregator.update_rules import UpdateRule
 from blindsum.api.bodies import OCTETS, octet_body_doc, read_exact
 from blindsum.api.deps import AdminDep, AdminOrClient, BlobsDep, CurrentClient, SessionDep, finished
 from blindsum.api.problems import problem_responses
-from blindsum.api.schemas import (
-    ClientDPSpec,
+from blindsum.errors import NotFoundError
+from blindsum.wire import (
     ClientPublic,
     EnrollRequest,
     EnrollResponse,
@@ -27,54 +26,22 @@ from blindsum.api.schemas import (
     FederationPublic,
     InviteCreate,
     InvitePublic,
-    ParameterSpec,
-    UpdateRuleSpec,
 )
-from blindsum.errors import NotFoundError
 
 router = APIRouter(prefix="/v1/federations", tags=["federations"],
                    responses=problem_responses(400, 401, 404, 409, 413, 422))
 
 
-def _public(row: FederationRow, rule: UpdateRule) -> FederationPublic:
-    params = [ParameterSpec(name=p["name"], shape=p["shape"])
-              for p in row.update_spec["parameters"]]
-    return FederationPublic(
-        id=row.id, name=row.name, mode=row.mode, dimension=row.dimension,  # type: ignore[arg-type]
-        spec_hash=row.spec_hash, parameters=params, min_clients=row.min_clients,
-        max_clients=row.max_clients, dropout_rate=row.dropout_rate,
-        corruption_rate=row.corruption_rate, clip_norm=row.clip_norm,
-        stage_timeout_seconds=row.stage_timeout_seconds, epsilon_budget=row.epsilon_budget,
-        delta=row.delta, created_at=row.created_at,
-        update_rule=UpdateRuleSpec(**rule.to_json()),
-        client_dp=None if row.client_dp is None else ClientDPSpec(**row.client_dp),
-    )
-
-
-def _client_public(row: ClientRow) -> ClientPublic:
-    return ClientPublic(client_id=row.id, federation_id=row.federation_id, label=row.label,
-                        identity_key=row.identity_key, enrolled_at=row.enrolled_at)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a federation (admin)")
 def create_federation(body: FederationCreate, request: Request, session: SessionDep,
                       _admin: AdminDep) -> FederationPublic:
-    spec = feds.FederationSpec(
-        name=body.name, mode=body.mode,
-        parameters=tuple(feds.ParameterShape(p.name, tuple(p.shape)) for p in body.parameters),
-        min_clients=body.min_clients, max_clients=body.max_clients,
-        dropout_rate=body.dropout_rate, corruption_rate=body.corruption_rate,
-        clip_norm=body.clip_norm, stage_timeout_seconds=body.stage_timeout_seconds,
-        epsilon_budget=body.epsilon_budget, delta=body.delta,
-        update_rule=UpdateRule(**body.update_rule.model_dump()),
-        client_dp=None if body.client_dp is None else feds.ClientLevelDP(
-            **body.client_dp.model_dump()),
-    )
-    row = feds.create_federation(session, spec)
+    row = feds.create_federation(session, feds.FederationSpec.from_wire(body))
     if row.mode == "ckks":
         ckks_rounds.create_custody(session, request.app.state.blobs, row,
                                    request.app.state.custody_kek)
-    return finished(session, _public(row, spec.update_rule))
+    return finished(session, FederationPublic.model_validate(row))
 
 
 @router.get("/{federation_id}", summary="A federation's settings (admin and its clients)")
@@ -82,8 +49,8 @@ def get_federation(federation_id: str, session: SessionDep,
                    caller: AdminOrClient) -> FederationPublic:
     if caller is not None and caller.federation_id != federation_id:
         raise NotFoundError("no such federation")
-    return finished(session, _public(feds.get_federation(session, federation_id),
-                   global_model.rule_of(session, federation_id)))
+    return finished(session,
+                    FederationPublic.model_validate(feds.get_federation(session, federation_id)))
 
 
 @router.get("/{federation_id}/global", summary="The global adapter (float64 LE, spec order)",
@@ -137,7 +104,7 @@ def list_clients(federation_id: str, session: SessionDep,
     feds.get_federation(session, federation_id)
     rows = session.scalars(select(ClientRow).where(ClientRow.federation_id == federation_id)
                            .order_by(ClientRow.id))
-    return finished(session, [_client_public(r) for r in rows])
+    return finished(session, [ClientPublic.model_validate(r) for r in rows])
 
 
 @router.get("/{federation_id}/roster", summary="Identity keys of the federation (clients)")
@@ -146,14 +113,14 @@ def roster(federation_id: str, session: SessionDep, me: CurrentClient) -> list[C
         raise NotFoundError("no such federation")
     rows = session.scalars(select(ClientRow).where(ClientRow.federation_id == federation_id)
                            .order_by(ClientRow.id))
-    return finished(session, [_client_public(r) for r in rows])
+    return finished(session, [ClientPublic.model_validate(r) for r in rows])
 
 
 @router.get("/{federation_id}/me", summary="The calling client's enrollment")
 def me(federation_id: str, me: CurrentClient) -> ClientPublic:
     if me.federation_id != federation_id:
         raise NotFoundError("no such federation")
-    return _client_public(me)
+    return ClientPublic.model_validate(me)
 
 
 @router.get("/{federation_id}/privacy-report",

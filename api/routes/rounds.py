@@ -18,16 +18,16 @@ from blindsum.aggregator.models import ClientRow, FederationRow, RoundRow
 from blindsum.api.bodies import OCTETS, octet_body_doc, read_exact
 from blindsum.api.deps import AdminDep, AdminOrClient, BlobsDep, CurrentClient, SessionDep, finished
 from blindsum.api.problems import problem_responses
-from blindsum.api.schemas import (
+from blindsum.crypto import base64url
+from blindsum.crypto.ckks.wire import upload_size
+from blindsum.errors import NotFoundError, RoundStateError
+from blindsum.wire import (
     SIGNATURE_PATTERN,
     DPEventReport,
     LedgerRecorded,
     RoundPublic,
     UploadAccepted,
 )
-from blindsum.crypto import base64url
-from blindsum.crypto.ckks.wire import upload_size
-from blindsum.errors import NotFoundError, RoundStateError
 
 router = APIRouter(prefix="/v1/federations/{federation_id}", tags=["rounds"],
                    responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 503))
@@ -35,13 +35,7 @@ POLL_INTERVAL_SECONDS = 0.2
 
 
 def _public(row: RoundRow) -> RoundPublic:
-    return RoundPublic(
-        id=row.id, federation_id=row.federation_id, number=row.number, stage=row.stage,
-        stage_deadline=row.stage_deadline, participants=row.participants,
-        round_seed=row.round_seed, protocol=row.protocol, contributors=row.contributors,
-        offenders=row.offenders,
-        abort_reason=row.abort_reason, created_at=row.created_at, closed_at=row.closed_at,
-    )
+    return RoundPublic.model_validate(row)
 
 
 def _member(federation_id: str, caller: ClientRow | None) -> None:

@@ -19,9 +19,9 @@ from blindsum.aggregator.models import ClientRow, RoundRow
 from blindsum.api.bodies import json_body_doc, octet_body_doc, read_json, stream_to_blob
 from blindsum.api.deps import BlobsDep, CurrentClient, SessionDep, finished
 from blindsum.api.problems import problem_responses
-from blindsum.api.schemas import UploadAccepted
 from blindsum.crypto.secagg.stages import JSON_STAGES, RELAY_STAGES, Stage
 from blindsum.errors import NotFoundError
+from blindsum.wire import UploadAccepted
 
 router = APIRouter(prefix="/v1/federations/{federation_id}/rounds/{round_id}/secagg",
                    tags=["secagg"], responses=problem_responses(400, 401, 403, 404, 409, 413, 422))

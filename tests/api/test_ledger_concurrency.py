@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 from blindsum.accounting import epsilon_for
 from blindsum.aggregator import db, ledger
 from blindsum.aggregator.models import ClientRow, FederationRow, RoundRow
-from blindsum.crypto.dp_events import DPEvent, sign_event
+from blindsum.crypto.dp_events import sign_event
 from blindsum.crypto.identity import generate_identity_key, identity_public_bytes
 from blindsum.errors import BudgetExhaustedError
+from blindsum.wire import DPEvent
 
 EVENT = {"mechanism": "dp-sgd", "unit": "example", "noise_multiplier": 1.0, "sample_rate": 0.01,
          "sampling": "poisson", "steps": 300, "max_grad_norm": 1.0, "delta": 1e-5,

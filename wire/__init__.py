@@ -1,0 +1,26 @@
+"""The wire objects server and SDK share: each defined once, as a frozen pydantic model.
+
+Routes take and return them (the OpenAPI is generated from them), the SDK builds and
+reads them, and rows become responses through ``model_validate(row)``.
+"""
+
+from blindsum.wire.dp_event import EVENT_FIELDS, DPEvent
+from blindsum.wire.federations import (
+    ClientDPSpec,
+    ClientPublic,
+    EnrollRequest,
+    EnrollResponse,
+    FederationCreate,
+    FederationPublic,
+    InviteCreate,
+    InvitePublic,
+    ParameterSpec,
+    UpdateRuleSpec,
+)
+from blindsum.wire.rounds import DPEventReport, LedgerRecorded, RoundPublic, UploadAccepted
+from blindsum.wire.types import SIGNATURE_PATTERN
+
+__all__ = ["EVENT_FIELDS", "SIGNATURE_PATTERN", "ClientDPSpec", "ClientPublic", "DPEvent",
+           "DPEventReport", "EnrollRequest", "EnrollResponse", "FederationCreate",
+           "FederationPublic", "InviteCreate", "InvitePublic", "LedgerRecorded",
+           "ParameterSpec", "RoundPublic", "UpdateRuleSpec", "UploadAccepted"]
