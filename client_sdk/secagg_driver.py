@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from blindsum.client_sdk.flows import Call, Flow
 from blindsum.client_sdk.transport import LONG_POLL_SECONDS, Transport
 from blindsum.crypto import base64url
 from blindsum.crypto.secagg import wire
@@ -27,7 +28,8 @@ from blindsum.crypto.secagg.params import SecAggParams
 from blindsum.crypto.secagg.stages import MESSAGE_STAGES, Stage
 from blindsum.errors import ConfigError, RoundStateError, ServiceUnavailableError
 
-__all__ = ["ORDER", "SecAggDriver", "required_params", "round_seed_of", "stage_index"]
+__all__ = ["ORDER", "SecAggDriver", "SecAggRound", "required_params", "round_seed_of",
+           "stage_index"]
 
 ORDER = (*(s.value for s in MESSAGE_STAGES), Stage.CLOSED.value)
 
@@ -51,14 +53,15 @@ def required_params(federation: dict[str, Any], num_clients: int) -> SecAggParam
                                min_survivors=int(federation["min_clients"]))
 
 
-class SecAggDriver:
-    """Commit, advertise, share, check the shares, upload the masked input, sign, unmask:
-    each a method, or ``run``."""
+class SecAggRound:
+    """One client's part in one SecAgg+ round as flows (:mod:`blindsum.client_sdk.flows`):
+    commit, advertise, share, check the shares, upload the masked input, sign, unmask; or
+    ``run``. No I/O here: :class:`SecAggDriver` runs the flows over a synchronous transport,
+    :class:`~blindsum.client_sdk.AsyncClient` over an asynchronous one."""
 
-    def __init__(self, transport: Transport, federation_id: str, round_json: dict[str, Any],
-                 *, client_id: int, identity_key: Ed25519PrivateKey,
-                 roster: dict[int, bytes], federation: dict[str, Any]) -> None:
-        self.transport = transport
+    def __init__(self, federation_id: str, round_json: dict[str, Any], *, client_id: int,
+                 identity_key: Ed25519PrivateKey, roster: dict[int, bytes],
+                 federation: dict[str, Any]) -> None:
         self.round = round_json
         self.url = f"/v1/federations/{federation_id}/rounds/{round_json['id']}"
         self.context = RoundContext.from_protocol(
@@ -97,37 +100,41 @@ class SecAggDriver:
                               "the ones this client derives from the federation's settings")
         return mine
 
-    def _relay(self, stage: Stage) -> Any:
-        return self.transport.get(f"{self.url}/secagg/{stage.value}/relay").json()
+    def _relay(self, stage: Stage) -> Flow[Any]:
+        reply = yield Call("GET", f"{self.url}/secagg/{stage.value}/relay")
+        assert reply is not None
+        return reply.json()
 
-    def _send(self, stage: Stage, payload: Any) -> None:
-        self.transport.post(f"{self.url}/secagg/{stage.value}", json=payload)
+    def _send(self, stage: Stage, payload: Any) -> Flow[None]:
+        yield Call("POST", f"{self.url}/secagg/{stage.value}", json=payload)
 
-    def commit(self) -> None:
-        self._send(Stage.COMMIT_SEED, wire.commitment_to_json(self.machine.commit_seed()))
+    def commit(self) -> Flow[None]:
+        commitment = self.machine.commit_seed()
+        yield from self._send(Stage.COMMIT_SEED, wire.commitment_to_json(commitment))
 
-    def advertise(self) -> None:
-        commitments = wire.commitments_from_json(self._relay(Stage.COMMIT_SEED),
+    def advertise(self) -> Flow[None]:
+        commitments = wire.commitments_from_json((yield from self._relay(Stage.COMMIT_SEED)),
                                                  limit=len(self.context.participants))
-        self._send(Stage.ADVERTISE_KEYS,
-                   wire.advert_to_json(self.machine.advertise_keys(commitments)))
+        yield from self._send(Stage.ADVERTISE_KEYS,
+                              wire.advert_to_json(self.machine.advertise_keys(commitments)))
 
-    def share(self) -> None:
-        adverts = wire.adverts_from_json(self._relay(Stage.ADVERTISE_KEYS),
+    def share(self) -> Flow[None]:
+        adverts = wire.adverts_from_json((yield from self._relay(Stage.ADVERTISE_KEYS)),
                                          limit=len(self.context.participants))
-        self._send(Stage.SHARE_KEYS, wire.envelopes_to_json(self.machine.share_keys(adverts)))
+        yield from self._send(Stage.SHARE_KEYS,
+                              wire.envelopes_to_json(self.machine.share_keys(adverts)))
 
-    def check(self) -> None:
+    def check(self) -> Flow[None]:
         """Open and check the neighbours' envelopes; name the ones that failed."""
         params = self.context.params
-        envelopes = wire.envelopes_from_json(self._relay(Stage.SHARE_KEYS),
+        envelopes = wire.envelopes_from_json((yield from self._relay(Stage.SHARE_KEYS)),
                                              limit=params.neighbours, threshold=params.threshold)
         accusations = self.machine.check_shares(envelopes)
-        self._send(Stage.CHECK_SHARES, wire.accusations_to_json(accusations))
+        yield from self._send(Stage.CHECK_SHARES, wire.accusations_to_json(accusations))
 
-    def masked_bytes(self, update: np.ndarray) -> bytes:
+    def masked_bytes(self, update: np.ndarray) -> Flow[bytes]:
         """Clip, quantize and mask ``update`` (float) for this round: the bytes to upload."""
-        exclusions = wire.exclusions_from_json(self._relay(Stage.CHECK_SHARES),
+        exclusions = wire.exclusions_from_json((yield from self._relay(Stage.CHECK_SHARES)),
                                                limit=len(self.context.participants))
         if self.ddg is not None:
             words = encode(update, self.ddg, self.context.round_seed)
@@ -137,28 +144,34 @@ class SecAggDriver:
         return np.ascontiguousarray(masked.vector, dtype=masked.vector.dtype.newbyteorder("<")
                                     ).tobytes()
 
-    def upload(self, data: bytes) -> None:
-        self.transport.put(f"{self.url}/secagg/{Stage.MASKED_INPUT.value}", content=data,
-                           headers={"Content-Type": "application/octet-stream"})
+    def upload(self, data: bytes) -> Flow[None]:
+        yield Call("PUT", f"{self.url}/secagg/{Stage.MASKED_INPUT.value}", content=data,
+                   headers={"Content-Type": "application/octet-stream"})
         self.uploaded_bytes += len(data)
 
-    def sign(self) -> None:
-        survivors = wire.survivors_from_json(self._relay(Stage.MASKED_INPUT))
-        self._send(Stage.CONSISTENCY_CHECK,
-                   wire.signature_to_json(self.machine.consistency_check(survivors)))
+    def mask_and_upload(self, update: np.ndarray) -> Flow[None]:
+        yield from self.upload((yield from self.masked_bytes(update)))
 
-    def unmask(self) -> None:
-        signatures = [wire.signature_from_json(s) for s in self._relay(Stage.CONSISTENCY_CHECK)]
-        self._send(Stage.UNMASK, wire.unmask_to_json(self.machine.unmask(signatures)))
+    def sign(self) -> Flow[None]:
+        survivors = wire.survivors_from_json((yield from self._relay(Stage.MASKED_INPUT)))
+        yield from self._send(Stage.CONSISTENCY_CHECK,
+                              wire.signature_to_json(self.machine.consistency_check(survivors)))
 
-    def wait_past(self, stage: Stage | str, *, timeout: float) -> dict[str, Any]:
+    def unmask(self) -> Flow[None]:
+        signatures = [wire.signature_from_json(s)
+                      for s in (yield from self._relay(Stage.CONSISTENCY_CHECK))]
+        yield from self._send(Stage.UNMASK, wire.unmask_to_json(self.machine.unmask(signatures)))
+
+    def wait_past(self, stage: Stage | str, *, timeout: float) -> Flow[dict[str, Any]]:
         """Long-poll until the round has left ``stage``; raise if it was aborted."""
         stage = stage.value if isinstance(stage, Stage) else stage
         give_up = time.monotonic() + timeout
         while True:
             wait = max(0.0, min(LONG_POLL_SECONDS, give_up - time.monotonic()))
-            self.round = self.transport.get(self.url, params={"after": stage, "wait": wait},
-                                            timeout=wait + 30).json()
+            reply = yield Call("GET", self.url, params={"after": stage, "wait": wait},
+                               timeout=wait + 30)
+            assert reply is not None
+            self.round = reply.json()
             if self.round["stage"] == Stage.ABORTED.value:
                 self.machine.abort(self.round.get("abort_reason") or "the server aborted the round")
                 raise RoundStateError(f"the round was aborted: {self.round.get('abort_reason')}")
@@ -169,20 +182,85 @@ class SecAggDriver:
                     f"the round stayed in stage {stage!r} for {timeout:.0f} s; "
                     "other clients may be slow (the stage deadline will move it on)")
 
-    def steps(self, update: np.ndarray) -> tuple[tuple[Stage, Callable[[], None]], ...]:
-        """Each stage with the step that takes part in it, in order."""
-        steps: dict[Stage, Callable[[], None]] = {
+    def steps(self, update: np.ndarray) -> tuple[tuple[Stage, Callable[[], Flow[None]]], ...]:
+        """Each stage with the flow that takes part in it, in order."""
+        steps: dict[Stage, Callable[[], Flow[None]]] = {
             Stage.COMMIT_SEED: self.commit, Stage.ADVERTISE_KEYS: self.advertise,
             Stage.SHARE_KEYS: self.share, Stage.CHECK_SHARES: self.check,
-            Stage.MASKED_INPUT: lambda: self.upload(self.masked_bytes(update)),
+            Stage.MASKED_INPUT: lambda: self.mask_and_upload(update),
             Stage.CONSISTENCY_CHECK: self.sign, Stage.UNMASK: self.unmask}
         return tuple((stage, steps[stage]) for stage in MESSAGE_STAGES)
 
-    def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> dict[str, Any]:
+    def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> Flow[dict[str, Any]]:
         """Take part in every stage; returns the final round (closed, with contributors)."""
         for stage, step in self.steps(update):
             if stage_index(self.round["stage"]) > stage_index(stage):
                 raise RoundStateError(f"the round is past {stage.value!r}; this client missed it")
-            step()
-            self.wait_past(stage, timeout=timeout)
+            yield from step()
+            yield from self.wait_past(stage, timeout=timeout)
         return self.round
+
+
+class SecAggDriver:
+    """:class:`SecAggRound` run step by step over a synchronous :class:`Transport`."""
+
+    def __init__(self, transport: Transport, federation_id: str, round_json: dict[str, Any],
+                 *, client_id: int, identity_key: Ed25519PrivateKey,
+                 roster: dict[int, bytes], federation: dict[str, Any]) -> None:
+        self.transport = transport
+        self.flows = SecAggRound(federation_id, round_json, client_id=client_id,
+                                 identity_key=identity_key, roster=roster, federation=federation)
+
+    @property
+    def round(self) -> dict[str, Any]:
+        return self.flows.round
+
+    @property
+    def machine(self) -> SecAggClient:
+        return self.flows.machine
+
+    @property
+    def context(self) -> RoundContext:
+        return self.flows.context
+
+    @property
+    def ddg(self) -> DDGParams | None:
+        return self.flows.ddg
+
+    @property
+    def uploaded_bytes(self) -> int:
+        return self.flows.uploaded_bytes
+
+    def commit(self) -> None:
+        self.transport.run(self.flows.commit())
+
+    def advertise(self) -> None:
+        self.transport.run(self.flows.advertise())
+
+    def share(self) -> None:
+        self.transport.run(self.flows.share())
+
+    def check(self) -> None:
+        self.transport.run(self.flows.check())
+
+    def masked_bytes(self, update: np.ndarray) -> bytes:
+        return self.transport.run(self.flows.masked_bytes(update))
+
+    def upload(self, data: bytes) -> None:
+        self.transport.run(self.flows.upload(data))
+
+    def sign(self) -> None:
+        self.transport.run(self.flows.sign())
+
+    def unmask(self) -> None:
+        self.transport.run(self.flows.unmask())
+
+    def wait_past(self, stage: Stage | str, *, timeout: float) -> dict[str, Any]:
+        return self.transport.run(self.flows.wait_past(stage, timeout=timeout))
+
+    def steps(self, update: np.ndarray) -> tuple[tuple[Stage, Callable[[], None]], ...]:
+        return tuple((stage, lambda step=step: self.transport.run(step()))
+                     for stage, step in self.flows.steps(update))
+
+    def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> dict[str, Any]:
+        return self.transport.run(self.flows.run(update, timeout=timeout))

@@ -8,16 +8,24 @@ is never retried after the request may have reached the server.
 
 from __future__ import annotations
 
+import asyncio
+import email.utils
 import logging
+import random
 import time
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import httpx
 
+from blindsum.client_sdk.flows import Call, Flow, Reply, arun, run
 from blindsum.errors import BlindsumError, ServiceUnavailableError, error_class_for
 
-__all__ = ["LONG_POLL_SECONDS", "PROBLEM_PREFIX", "Transport"]
+__all__ = ["LONG_POLL_SECONDS", "PROBLEM_PREFIX", "AsyncTransport", "RetryPolicy", "Transport"]
+
+T = TypeVar("T")
 
 LONG_POLL_SECONDS = 25.0
 """How long one long-poll asks the server to hold the request before answering."""
@@ -46,17 +54,92 @@ def raise_for_problem(response: httpx.Response) -> None:
     raise cls(message)
 
 
-class Transport:
-    """One base URL and bearer token; ``request`` returns a 2xx response or raises."""
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When to try a call again: connection failures and 429/502/503/504 only, at most
+    ``retries`` more times, after the server's ``Retry-After`` if it sent one (capped), else
+    an exponential backoff with full jitter (so many clients retrying do not stampede)."""
+
+    retries: int = 4
+    backoff_seconds: float = 0.5
+    max_delay_seconds: float = 30.0
+
+    def delay(self, attempt: int, retry_after: str | None = None) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 0)."""
+        if retry_after:
+            seconds = _retry_after_seconds(retry_after)
+            if seconds is not None:
+                return min(self.max_delay_seconds, seconds)
+        ceiling = min(self.max_delay_seconds, self.backoff_seconds * 2**attempt)
+        return random.uniform(0, ceiling)  # noqa: S311 (jitter, not a secret)
+
+
+def _retry_after_seconds(value: str) -> float | None:
+    """RFC 9110 Retry-After: delay-seconds or an HTTP-date."""
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds()) if when.tzinfo else None
+
+
+class _Base:
+    """What the sync and async transports share: the URL, the token, the policy, and the
+    decision after each attempt."""
+
+    def __init__(self, base_url: str, token: str | None, policy: RetryPolicy) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.policy = policy
+
+    def _headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers.update(extra or {})
+        return headers
+
+    def _kwargs(self, call: Call) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"headers": self._headers(call.headers)}
+        if call.json is not None:
+            kwargs["json"] = call.json
+        if call.content is not None:
+            kwargs["content"] = call.content
+        if call.params:
+            kwargs["params"] = dict(call.params)
+        if call.timeout is not None:
+            kwargs["timeout"] = call.timeout
+        return kwargs
+
+    def _attempts(self, call: Call) -> int:
+        return 1 + (self.policy.retries if call.retry else 0)
+
+    def _unreachable(self, exc: httpx.TransportError) -> ServiceUnavailableError:
+        return ServiceUnavailableError(
+            f"cannot reach the aggregator at {self.base_url} ({type(exc).__name__}); check "
+            "the URL and that it is running")
+
+    def _settled(self, call: Call, response: httpx.Response, last: bool) -> Reply | None:
+        """The reply, or None to try again; raises the problem the server named."""
+        if response.status_code in _TRANSIENT_STATUS and not last:
+            logger.info("%s %s: HTTP %d, retrying", call.method, call.path,
+                        response.status_code)
+            return None
+        raise_for_problem(response)
+        return Reply(response.status_code, response.content, dict(response.headers))
+
+
+class Transport(_Base):
+    """One base URL and bearer token over a synchronous httpx client (any httpx transport).
+    ``send`` makes one :class:`Call` (retrying what is safe); ``run`` drives a flow."""
 
     def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 60.0,
                  retries: int = 4, backoff_seconds: float = 0.5,
-                 client: httpx.Client | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.token = token
-        self.retries = retries
-        self.backoff_seconds = backoff_seconds
-        self._http = client or httpx.Client(base_url=self.base_url, timeout=timeout)
+                 client: httpx.Client | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        super().__init__(base_url, token, RetryPolicy(retries, backoff_seconds))
+        self._http = client or httpx.Client(base_url=self.base_url, timeout=timeout,
+                                            transport=transport)
 
     def close(self) -> None:
         self._http.close()
@@ -67,39 +150,87 @@ class Transport:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        headers.update(extra or {})
-        return headers
-
-    def request(self, method: str, path: str, *, retry: bool = True,
-                headers: Mapping[str, str] | None = None, **kwargs: Any) -> httpx.Response:
-        """Send with retries on connection errors and 429/502/503/504; map problems to errors."""
-        attempts = 1 + (self.retries if retry else 0)
+    def send(self, call: Call) -> Reply:
+        attempts = self._attempts(call)
         for attempt in range(attempts):
             last = attempt == attempts - 1
+            retry_after = None
             try:
-                response = self._http.request(method, path, headers=self._headers(headers),
-                                              **kwargs)
+                response = self._http.request(call.method, call.path, **self._kwargs(call))
             except httpx.TransportError as exc:
                 if last:
-                    raise ServiceUnavailableError(
-                        f"cannot reach the aggregator at {self.base_url} "
-                        f"({type(exc).__name__}); check the URL and that it is running") from exc
-                logger.info("%s %s: %s, retrying", method, path, type(exc).__name__)
+                    raise self._unreachable(exc) from exc
+                logger.info("%s %s: %s, retrying", call.method, call.path, type(exc).__name__)
             else:
-                if response.status_code not in _TRANSIENT_STATUS or last:
-                    raise_for_problem(response)
-                    return response
-                logger.info("%s %s: HTTP %d, retrying", method, path, response.status_code)
-            time.sleep(self.backoff_seconds * 2**attempt)
+                reply = self._settled(call, response, last)
+                if reply is not None:
+                    return reply
+                retry_after = response.headers.get("Retry-After")
+            time.sleep(self.policy.delay(attempt, retry_after))
         raise AssertionError("unreachable")
 
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+    def run(self, flow: Flow[T]) -> T:
+        return run(flow, self.send)
+
+    def request(self, method: str, path: str, *, retry: bool = True,
+                headers: Mapping[str, str] | None = None, json: Any = None,
+                content: bytes | None = None, params: Mapping[str, Any] | None = None,
+                timeout: float | None = None) -> Reply:
+        """One call, as keyword arguments (for code that is not a flow)."""
+        return self.send(Call(method, path, json=json, content=content,
+                              headers=dict(headers or {}), params=dict(params or {}),
+                              timeout=timeout, retry=retry))
+
+    def get(self, path: str, **kwargs: Any) -> Reply:
         return self.request("GET", path, **kwargs)
 
-    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+    def post(self, path: str, **kwargs: Any) -> Reply:
         return self.request("POST", path, **kwargs)
 
-    def put(self, path: str, **kwargs: Any) -> httpx.Response:
+    def put(self, path: str, **kwargs: Any) -> Reply:
         return self.request("PUT", path, **kwargs)
+
+
+class AsyncTransport(_Base):
+    """:class:`Transport` over an asynchronous httpx client (e.g. ``httpx.ASGITransport``
+    to drive an in-process app)."""
+
+    def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 60.0,
+                 retries: int = 4, backoff_seconds: float = 0.5,
+                 client: httpx.AsyncClient | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        super().__init__(base_url, token, RetryPolicy(retries, backoff_seconds))
+        self._http = client or httpx.AsyncClient(base_url=self.base_url, timeout=timeout,
+                                                 transport=transport)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncTransport:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def send(self, call: Call) -> Reply:
+        attempts = self._attempts(call)
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            retry_after = None
+            try:
+                response = await self._http.request(call.method, call.path,
+                                                    **self._kwargs(call))
+            except httpx.TransportError as exc:
+                if last:
+                    raise self._unreachable(exc) from exc
+                logger.info("%s %s: %s, retrying", call.method, call.path, type(exc).__name__)
+            else:
+                reply = self._settled(call, response, last)
+                if reply is not None:
+                    return reply
+                retry_after = response.headers.get("Retry-After")
+            await asyncio.sleep(self.policy.delay(attempt, retry_after))
+        raise AssertionError("unreachable")
+
+    async def run(self, flow: Flow[T]) -> T:
+        return await arun(flow, self.send)
