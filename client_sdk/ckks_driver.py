@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from blindsum.client_sdk.flows import Call, Flow
 from blindsum.client_sdk.transport import LONG_POLL_SECONDS, Transport
 from blindsum.crypto import base64url
 from blindsum.crypto.ckks.encryptor import CkksEncryptor, sign_upload
@@ -20,7 +21,7 @@ from blindsum.crypto.ckks.params import CkksParams
 from blindsum.crypto.ckks.stages import Stage
 from blindsum.errors import ConfigError, RoundStateError, ServiceUnavailableError
 
-__all__ = ["CkksDriver"]
+__all__ = ["CkksDriver", "CkksRound"]
 
 UPLOAD = Stage.UPLOAD.value
 
@@ -38,37 +39,43 @@ def params_from_protocol(protocol: dict[str, Any]) -> CkksParams:
     return params
 
 
-class CkksDriver:
-    """``upload(update)`` then ``wait``; or ``run(update)`` for both."""
+class CkksRound:
+    """One client's part in one CKKS round as flows: ``upload`` then ``wait``, or ``run``.
+    The public context is fetched by the first upload."""
 
-    def __init__(self, transport: Transport, federation_id: str, round_json: dict[str, Any],
-                 *, client_id: int, identity_key: Ed25519PrivateKey) -> None:
-        self.transport = transport
+    def __init__(self, federation_id: str, round_json: dict[str, Any], *, client_id: int,
+                 identity_key: Ed25519PrivateKey) -> None:
         self.round = round_json
         self.client_id = client_id
         self.identity_key = identity_key
-        self.url = f"/v1/federations/{federation_id}/rounds/{round_json['id']}"
+        self.federation_url = f"/v1/federations/{federation_id}"
+        self.url = f"{self.federation_url}/rounds/{round_json['id']}"
         self.params = params_from_protocol(round_json["protocol"])
-        context = transport.get(f"/v1/federations/{federation_id}/ckks/public-context").content
-        self.encryptor = CkksEncryptor(self.params, context)
+        self.encryptor: CkksEncryptor | None = None
         self.uploaded_bytes = 0
 
-    def upload(self, update: np.ndarray) -> None:
+    def upload(self, update: np.ndarray) -> Flow[None]:
+        if self.encryptor is None:
+            reply = yield Call("GET", f"{self.federation_url}/ckks/public-context")
+            assert reply is not None
+            self.encryptor = CkksEncryptor(self.params, reply.content)
         data = self.encryptor.encrypt(update)
         signature = sign_upload(self.identity_key, self.round["id"].encode(), self.client_id,
                                 data)
-        self.transport.put(f"{self.url}/ckks-upload", content=data,
-                           headers={"Content-Type": "application/octet-stream",
-                                    "X-Blindsum-Signature": base64url.encode(signature)})
+        yield Call("PUT", f"{self.url}/ckks-upload", content=data,
+                   headers={"Content-Type": "application/octet-stream",
+                            "X-Blindsum-Signature": base64url.encode(signature)})
         self.uploaded_bytes += len(data)
 
-    def wait(self, *, timeout: float) -> dict[str, Any]:
+    def wait(self, *, timeout: float) -> Flow[dict[str, Any]]:
         """Long-poll until the upload stage is over; raise if the round was aborted."""
         give_up = time.monotonic() + timeout
         while self.round["stage"] == UPLOAD:
             wait = max(0.0, min(LONG_POLL_SECONDS, give_up - time.monotonic()))
-            self.round = self.transport.get(self.url, params={"after": UPLOAD, "wait": wait},
-                                            timeout=wait + 30).json()
+            reply = yield Call("GET", self.url, params={"after": UPLOAD, "wait": wait},
+                               timeout=wait + 30)
+            assert reply is not None
+            self.round = reply.json()
             if self.round["stage"] == UPLOAD and time.monotonic() >= give_up:
                 raise ServiceUnavailableError(
                     f"the round stayed open for {timeout:.0f} s; other clients may be slow")
@@ -76,8 +83,35 @@ class CkksDriver:
             raise RoundStateError(f"the round was aborted: {self.round.get('abort_reason')}")
         return self.round
 
-    def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> dict[str, Any]:
+    def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> Flow[dict[str, Any]]:
         if self.round["stage"] != UPLOAD:
             raise RoundStateError(f"the round is {self.round['stage']!r}, not accepting uploads")
-        self.upload(update)
-        return self.wait(timeout=timeout)
+        yield from self.upload(update)
+        return (yield from self.wait(timeout=timeout))
+
+
+class CkksDriver:
+    """:class:`CkksRound` over a synchronous :class:`Transport`."""
+
+    def __init__(self, transport: Transport, federation_id: str, round_json: dict[str, Any],
+                 *, client_id: int, identity_key: Ed25519PrivateKey) -> None:
+        self.transport = transport
+        self.flows = CkksRound(federation_id, round_json, client_id=client_id,
+                               identity_key=identity_key)
+
+    @property
+    def round(self) -> dict[str, Any]:
+        return self.flows.round
+
+    @property
+    def uploaded_bytes(self) -> int:
+        return self.flows.uploaded_bytes
+
+    def upload(self, update: np.ndarray) -> None:
+        self.transport.run(self.flows.upload(update))
+
+    def wait(self, *, timeout: float) -> dict[str, Any]:
+        return self.transport.run(self.flows.wait(timeout=timeout))
+
+    def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> dict[str, Any]:
+        return self.transport.run(self.flows.run(update, timeout=timeout))

@@ -44,7 +44,7 @@ def test_a_server_that_loosens_delta_or_the_budget_is_refused(weakened) -> None:
     first = _client(state, FEDERATION)
     honest = first.client_level_epsilon()
     with pytest.raises(BudgetExhaustedError):
-        first._check_client_level_budget(DDG)  # 11 rounds: 21.1 > 20.5
+        first.transport.run(first._check_client_level_budget(DDG))  # 11 rounds: 21.1 > 20.5
     later = _client(state, dict(FEDERATION, **weakened))
     with pytest.raises(ConfigError, match="changed since this client pinned"):
         later.federation()
