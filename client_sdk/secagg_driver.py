@@ -72,6 +72,8 @@ class SecAggRound:
         self.machine = SecAggClient(self.context, client_id=client_id, identity_key=identity_key,
                                     roster=roster, required=required)
         self.uploaded_bytes = 0
+        self.accused: tuple[int, ...] = ()
+        """The neighbours whose envelopes this client could not use (set by ``check``)."""
         self.ddg = self._checked_ddg(federation)
 
     def _checked_ddg(self, federation: dict[str, Any]) -> DDGParams | None:
@@ -130,6 +132,7 @@ class SecAggRound:
         envelopes = wire.envelopes_from_json((yield from self._relay(Stage.SHARE_KEYS)),
                                              limit=params.neighbours, threshold=params.threshold)
         accusations = self.machine.check_shares(envelopes)
+        self.accused = tuple(accusations.accused)
         yield from self._send(Stage.CHECK_SHARES, wire.accusations_to_json(accusations))
 
     def masked_bytes(self, update: np.ndarray) -> Flow[bytes]:
@@ -144,10 +147,14 @@ class SecAggRound:
         return np.ascontiguousarray(masked.vector, dtype=masked.vector.dtype.newbyteorder("<")
                                     ).tobytes()
 
-    def upload(self, data: bytes) -> Flow[None]:
-        yield Call("PUT", f"{self.url}/secagg/{Stage.MASKED_INPUT.value}", content=data,
-                   headers={"Content-Type": "application/octet-stream"})
+    def upload(self, data: bytes) -> Flow[bool]:
+        """PUT the masked input (again, after a lost response: it is stored once); whether
+        the server stored it anew."""
+        reply = yield Call("PUT", f"{self.url}/secagg/{Stage.MASKED_INPUT.value}", content=data,
+                           headers={"Content-Type": "application/octet-stream"})
+        assert reply is not None
         self.uploaded_bytes += len(data)
+        return bool(reply.json()["stored"])
 
     def mask_and_upload(self, update: np.ndarray) -> Flow[None]:
         yield from self.upload((yield from self.masked_bytes(update)))
@@ -246,8 +253,8 @@ class SecAggDriver:
     def masked_bytes(self, update: np.ndarray) -> bytes:
         return self.transport.run(self.flows.masked_bytes(update))
 
-    def upload(self, data: bytes) -> None:
-        self.transport.run(self.flows.upload(data))
+    def upload(self, data: bytes) -> bool:
+        return self.transport.run(self.flows.upload(data))
 
     def sign(self) -> None:
         self.transport.run(self.flows.sign())

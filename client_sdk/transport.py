@@ -50,6 +50,8 @@ def raise_for_problem(response: httpx.Response) -> None:
     cls = error_class_for(slug) if slug else BlindsumError
     if cls is BlindsumError and response.status_code == 404:
         cls = error_class_for("not-found")
+    elif cls is BlindsumError and response.status_code in _TRANSIENT_STATUS:
+        cls = ServiceUnavailableError  # a proxy's or balancer's own 502/503/504/429
     message = detail or f"HTTP {response.status_code} from {response.request.url.path}"
     raise cls(message)
 

@@ -1,33 +1,43 @@
-"""A site's SecAggClient driven over the REST API (in-process ASGI or real HTTP)."""
+"""A site driven over the in-process API by the SDK's own SecAgg+ flows (no second driver).
+
+:class:`SecAggSite` runs :class:`~blindsum.client_sdk.secagg_driver.SecAggRound`'s flows
+through the tests' ASGI client, one step at a time, so tests can stop, repeat or
+interleave steps; ``relay`` and ``post`` let a test send what no honest client would.
+"""
 
 from __future__ import annotations
 
-import base64
-
 import numpy as np
 
-from blindsum.client_sdk.secagg_driver import required_params
-from blindsum.crypto.secagg import wire
-from blindsum.crypto.secagg.client import SecAggClient
-from blindsum.crypto.secagg.context import RoundContext
+from blindsum.client_sdk.flows import Call, Flow, Reply, run
+from blindsum.client_sdk.secagg_driver import SecAggRound
+from blindsum.client_sdk.transport import raise_for_problem
+from blindsum.crypto import base64url
 
 
 class SecAggSite:
-    """One enrolled site: its SecAggClient driven over the API."""
+    """One enrolled site: the SDK's SecAggRound, its flows run over the test client."""
 
     def __init__(self, api, fid: str, member, round_json: dict, roster: dict[int, bytes]):
         self.api, self.fid = api, fid
         self.id, token, key = member
         self.headers = {"Authorization": f"Bearer {token}"}
-        self.round = round_json
-        context = RoundContext.from_protocol(
-            federation=fid, round_number=round_json["number"],
-            round_seed=base64.urlsafe_b64decode(round_json["round_seed"] + "=="),
-            participants=round_json["participants"], protocol=round_json["protocol"])
         federation = api.get(f"/v1/federations/{fid}", headers=self.headers).json()
-        required = required_params(federation, len(round_json["participants"]))
-        self.machine = SecAggClient(context, client_id=self.id, identity_key=key, roster=roster,
-                                    required=required)
+        self.flows = SecAggRound(fid, round_json, client_id=self.id, identity_key=key,
+                                 roster=roster, federation=federation)
+        self.machine = self.flows.machine
+        self.round = round_json
+        self.masked_bytes = b""
+
+    def _send(self, call: Call) -> Reply:
+        response = self.api.request(call.method, call.path, json=call.json,
+                                    content=call.content, params=dict(call.params) or None,
+                                    headers={**self.headers, **call.headers})
+        raise_for_problem(response)
+        return Reply(response.status_code, response.content, dict(response.headers))
+
+    def _run(self, flow: Flow):
+        return run(flow, self._send)
 
     def url(self, tail: str) -> str:
         return f"/v1/federations/{self.fid}/rounds/{self.round['id']}/{tail}"
@@ -42,49 +52,36 @@ class SecAggSite:
         assert response.status_code == 202, response.text
 
     def commit(self) -> None:
-        self.post("commit-seed", wire.commitment_to_json(self.machine.commit_seed()))
+        self._run(self.flows.commit())
 
     def advertise(self) -> None:
-        commitments = wire.commitments_from_json(self.relay("commit-seed"), limit=100)
-        self.post("advertise-keys", wire.advert_to_json(self.machine.advertise_keys(commitments)))
+        self._run(self.flows.advertise())
 
     def share(self) -> None:
-        adverts = wire.adverts_from_json(self.relay("advertise-keys"), limit=100)
-        self.post("share-keys", wire.envelopes_to_json(self.machine.share_keys(adverts)))
+        self._run(self.flows.share())
 
     def check(self) -> None:
-        envelopes = wire.envelopes_from_json(self.relay("share-keys"), limit=100,
-                                             threshold=self.machine.context.params.threshold)
-        accusations = self.machine.check_shares(envelopes)
-        self.accused = list(accusations.accused)
-        self.post("check-shares", wire.accusations_to_json(accusations))
+        self._run(self.flows.check())
+        self.accused = list(self.flows.accused)
 
     def mask(self, x: np.ndarray) -> None:
-        exclusions = wire.exclusions_from_json(self.relay("check-shares"), limit=100)
-        masked = self.machine.mask_update(exclusions, x)
-        self.masked_bytes = masked.vector.astype("<u4").tobytes()
+        self.masked_bytes = self._run(self.flows.masked_bytes(x))
         self.resend_masked()
 
     def resend_masked(self) -> bool:
         """PUT the masked input (again); returns whether the server stored it anew."""
-        response = self.api.put(self.url("secagg/masked-input"), content=self.masked_bytes,
-                                headers=self.headers)
-        assert response.status_code == 202, response.text
-        return bool(response.json()["stored"])
+        return bool(self._run(self.flows.upload(self.masked_bytes)))
 
     def sign(self) -> None:
-        survivors = wire.survivors_from_json(self.relay("masked-input"))
-        self.post("consistency-check",
-                  wire.signature_to_json(self.machine.consistency_check(survivors)))
+        self._run(self.flows.sign())
 
     def unmask(self) -> None:
-        sigs = [wire.signature_from_json(s) for s in self.relay("consistency-check")]
-        self.post("unmask", wire.unmask_to_json(self.machine.unmask(sigs)))
+        self._run(self.flows.unmask())
 
 
 def round_sites(api, fid: str, members, round_json: dict) -> list[SecAggSite]:
     """A SecAggSite for each member, with the federation's roster as the first one sees it."""
     headers = {"Authorization": f"Bearer {members[0][1]}"}
-    roster = {c["client_id"]: base64.urlsafe_b64decode(c["identity_key"] + "=")
+    roster = {c["client_id"]: base64url.decode(c["identity_key"], size=32)
               for c in api.get(f"/v1/federations/{fid}/roster", headers=headers).json()}
     return [SecAggSite(api, fid, m, round_json, roster) for m in members]

@@ -76,3 +76,35 @@ def test_calls_that_must_not_repeat_are_tried_once() -> None:
     with pytest.raises(ServiceUnavailableError):
         transport.post("/enroll", json={}, retry=False)
     assert len(seen) == 1
+
+
+def test_retry_after_is_honoured_and_backoff_is_jittered_below_its_ceiling(monkeypatch) -> None:
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    from blindsum.client_sdk import transport as module
+    from blindsum.client_sdk.transport import RetryPolicy
+
+    policy = RetryPolicy(retries=4, backoff_seconds=0.5, max_delay_seconds=30)
+    assert policy.delay(0, "7") == 7.0
+    assert policy.delay(0, "3600") == 30.0  # capped
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
+    assert 18 <= policy.delay(0, later) <= 20
+    assert all(0 <= policy.delay(3) <= 4.0 for _ in range(200))  # full jitter under 0.5 * 2^3
+    assert len({policy.delay(3) for _ in range(20)}) > 1
+    slept: list[float] = []
+    monkeypatch.setattr(module.time, "sleep", slept.append)
+    transport, seen = _transport([httpx.Response(429, headers={"Retry-After": "2"}),
+                                  httpx.Response(200, json={})])
+    transport.get("/x")
+    assert slept == [2.0] and len(seen) == 2
+
+
+def test_the_enrollment_flow_is_never_retried() -> None:
+    from blindsum.client_sdk.enrollment import enrollment
+    from blindsum.crypto.identity import generate_identity_key
+
+    transport, seen = _transport([httpx.Response(503), httpx.Response(201, json={})])
+    with pytest.raises(ServiceUnavailableError):
+        transport.run(enrollment("f", "bsi_" + "x" * 20, generate_identity_key()))
+    assert len(seen) == 1  # an invite works once: a lost response is not replayed
