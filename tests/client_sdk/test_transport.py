@@ -82,7 +82,8 @@ def test_retry_after_is_honoured_and_backoff_is_jittered_below_its_ceiling(monke
     from datetime import UTC, datetime, timedelta
     from email.utils import format_datetime
 
-    from blindsum.client_sdk import transport as module
+    import time
+
     from blindsum.client_sdk.transport import RetryPolicy
 
     policy = RetryPolicy(retries=4, backoff_seconds=0.5, max_delay_seconds=30)
@@ -93,7 +94,7 @@ def test_retry_after_is_honoured_and_backoff_is_jittered_below_its_ceiling(monke
     assert all(0 <= policy.delay(3) <= 4.0 for _ in range(200))  # full jitter under 0.5 * 2^3
     assert len({policy.delay(3) for _ in range(20)}) > 1
     slept: list[float] = []
-    monkeypatch.setattr(module.time, "sleep", slept.append)
+    monkeypatch.setattr(time, "sleep", slept.append)
     transport, seen = _transport([httpx.Response(429, headers={"Retry-After": "2"}),
                                   httpx.Response(200, json={})])
     transport.get("/x")
