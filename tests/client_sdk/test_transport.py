@@ -79,10 +79,9 @@ def test_calls_that_must_not_repeat_are_tried_once() -> None:
 
 
 def test_retry_after_is_honoured_and_backoff_is_jittered_below_its_ceiling(monkeypatch) -> None:
+    import time
     from datetime import UTC, datetime, timedelta
     from email.utils import format_datetime
-
-    import time
 
     from blindsum.client_sdk.transport import RetryPolicy
 
