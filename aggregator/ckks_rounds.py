@@ -23,6 +23,7 @@ from blindsum.crypto.ckks.params import CkksParams
 from blindsum.crypto.ckks.stages import Stage
 from blindsum.crypto.ckks.wire import decode_upload, upload_size
 from blindsum.errors import BlindsumError, MalformedMessageError, NotFoundError
+from blindsum.wire import CkksProtocol
 
 __all__ = ["close_upload_stage", "create_custody", "params_of", "protocol_for", "public_context",
            "submit_upload"]
@@ -40,10 +41,10 @@ def protocol_for(federation: FederationRow, n_participants: int = 0) -> dict[str
     on ``n_participants`` (taken so both modes open rounds through one signature)."""
     del n_participants
     p = params_of(federation)
-    return {"mode": "ckks", "poly_modulus_degree": p.poly_modulus_degree,
-            "coeff_mod_bit_sizes": list(p.coeff_mod_bit_sizes), "scale_bits": p.scale_bits,
-            "max_clients": p.max_clients, "max_abs": p.max_abs,
-            "upload_bytes": upload_size(p, federation.dimension)}
+    return CkksProtocol(mode="ckks", poly_modulus_degree=p.poly_modulus_degree,
+                        coeff_mod_bit_sizes=list(p.coeff_mod_bit_sizes), scale_bits=p.scale_bits,
+                        max_clients=p.max_clients, max_abs=p.max_abs,
+                        upload_bytes=upload_size(p, federation.dimension)).model_dump(mode="json")
 
 
 def create_custody(session: Session, blobs: BlobStore, federation: FederationRow,

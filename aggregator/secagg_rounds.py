@@ -55,6 +55,7 @@ from blindsum.errors import (
     RoundStateError,
     WrongSizeError,
 )
+from blindsum.wire import SecAggProtocol
 
 __all__ = [
     "STAGES",
@@ -78,15 +79,15 @@ def required_params(federation: FederationRow, n: int) -> SecAggParams:
 
 
 def protocol_for(federation: FederationRow, n: int) -> dict[str, Any]:
+    """The round's public protocol (:class:`blindsum.wire.SecAggProtocol`), as stored."""
     p = required_params(federation, n)
-    protocol: dict[str, Any] = {
-        "mode": "secagg", **p.to_json(), "clip_norm": federation.clip_norm,
-        "max_clients": federation.max_clients, "dimension": federation.dimension}
-    del protocol["num_clients"]
-    if federation.client_dp is not None:
-        ddg = ddg_params(federation, n, p)
-        protocol |= {"dimension": ddg.padded, "ddg": ddg.to_json()}
-    return protocol
+    ddg = ddg_params(federation, n, p) if federation.client_dp is not None else None
+    protocol = SecAggProtocol.model_validate({
+        "mode": "secagg", **{k: v for k, v in p.to_json().items() if k != "num_clients"},
+        "clip_norm": federation.clip_norm, "max_clients": federation.max_clients,
+        "dimension": federation.dimension if ddg is None else ddg.padded,
+        "ddg": None if ddg is None else ddg.to_json()})
+    return protocol.model_dump(mode="json", exclude_none=True)
 
 
 def ddg_params(federation: FederationRow, n: int, params: SecAggParams) -> DDGParams:

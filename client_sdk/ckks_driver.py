@@ -20,6 +20,7 @@ from blindsum.crypto.ckks.encryptor import CkksEncryptor, sign_upload
 from blindsum.crypto.ckks.params import CkksParams
 from blindsum.crypto.ckks.stages import Stage
 from blindsum.errors import ConfigError, RoundStateError, ServiceUnavailableError
+from blindsum.wire import CkksProtocol, announced
 
 __all__ = ["CkksDriver", "CkksRound"]
 
@@ -28,13 +29,14 @@ UPLOAD = Stage.UPLOAD.value
 
 def params_from_protocol(protocol: dict[str, Any]) -> CkksParams:
     """Derive the parameters locally and check the server announced the same ones."""
+    announced(CkksProtocol, protocol)
     params = CkksParams.for_clients(int(protocol["max_clients"]),
                                     max_abs=float(protocol["max_abs"]))
-    announced = (protocol["poly_modulus_degree"], list(protocol["coeff_mod_bit_sizes"]),
-                 protocol["scale_bits"])
+    stated = (protocol["poly_modulus_degree"], list(protocol["coeff_mod_bit_sizes"]),
+              protocol["scale_bits"])
     derived = (params.poly_modulus_degree, list(params.coeff_mod_bit_sizes), params.scale_bits)
-    if announced != derived:
-        raise ConfigError(f"the server announced CKKS parameters {announced}, but this client "
+    if stated != derived:
+        raise ConfigError(f"the server announced CKKS parameters {stated}, but this client "
                           f"derives {derived}; upgrade blindsum on one side")
     return params
 

@@ -27,6 +27,7 @@ from blindsum.crypto.secagg.distributed_dp import DDGParams, encode
 from blindsum.crypto.secagg.params import SecAggParams
 from blindsum.crypto.secagg.stages import MESSAGE_STAGES, Stage
 from blindsum.errors import ConfigError, RoundStateError, ServiceUnavailableError
+from blindsum.wire import SecAggProtocol, announced
 
 __all__ = ["ORDER", "SecAggDriver", "SecAggRound", "required_params", "round_seed_of",
            "stage_index"]
@@ -64,6 +65,7 @@ class SecAggRound:
                  federation: dict[str, Any]) -> None:
         self.round = round_json
         self.url = f"/v1/federations/{federation_id}/rounds/{round_json['id']}"
+        announced(SecAggProtocol, round_json["protocol"])
         self.context = RoundContext.from_protocol(
             federation=federation_id, round_number=round_json["number"],
             round_seed=round_seed_of(round_json), participants=round_json["participants"],

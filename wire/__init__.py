@@ -17,10 +17,18 @@ from blindsum.wire.federations import (
     ParameterSpec,
     UpdateRuleSpec,
 )
+from blindsum.wire.protocols import (
+    CkksProtocol,
+    DistributedDP,
+    Protocol,
+    SecAggProtocol,
+    announced,
+)
 from blindsum.wire.rounds import DPEventReport, LedgerRecorded, RoundPublic, UploadAccepted
 from blindsum.wire.types import SIGNATURE_PATTERN
 
-__all__ = ["EVENT_FIELDS", "SIGNATURE_PATTERN", "ClientDPSpec", "ClientPublic", "DPEvent",
+__all__ = ["EVENT_FIELDS", "SIGNATURE_PATTERN", "CkksProtocol", "ClientDPSpec", "ClientPublic",
+           "DPEvent", "DistributedDP", "Protocol", "SecAggProtocol", "announced",
            "DPEventReport", "EnrollRequest", "EnrollResponse", "FederationCreate",
            "FederationPublic", "InviteCreate", "InvitePublic", "LedgerRecorded",
            "ParameterSpec", "RoundPublic", "UpdateRuleSpec", "UploadAccepted"]

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from blindsum.wire.base import WireModel
 from blindsum.wire.dp_event import DPEvent
+from blindsum.wire.protocols import Protocol
 from blindsum.wire.types import RoundSeed, Signature
 
 __all__ = ["DPEventReport", "LedgerRecorded", "RoundPublic", "UploadAccepted"]
@@ -21,7 +22,7 @@ class RoundPublic(WireModel):
     stage_deadline: datetime
     participants: list[int]
     round_seed: RoundSeed
-    protocol: dict[str, object]
+    protocol: Protocol
     contributors: list[int] | None = None
     offenders: dict[str, str] | None = Field(
         default=None, description="clients the round excluded for misbehaving (id -> reason)")
