@@ -6,9 +6,7 @@ import hashlib
 import json
 import math
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -32,126 +30,67 @@ from blindsum.errors import AuthError, ConfigError, InvalidSignatureError, NotFo
 from blindsum.wire import FederationCreate
 
 __all__ = [
-    "ClientLevelDP",
-    "FederationSpec",
-    "ParameterShape",
     "authenticate_client",
     "create_federation",
     "create_invite",
+    "dimension_of",
     "enroll",
     "get_federation",
+    "spec_hash_of",
+    "validate",
 ]
 
 
-@dataclass(frozen=True)
-class ParameterShape:
-    """One named tensor of the update (e.g. a LoRA B matrix)."""
-
-    name: str
-    shape: tuple[int, ...]
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
+_ROW_FIELDS = frozenset({"name", "mode", "min_clients", "max_clients", "dropout_rate",
+                         "corruption_rate", "clip_norm", "stage_timeout_seconds",
+                         "epsilon_budget", "delta"})
+"""The request's fields a federation row keeps as they are."""
 
 
-@dataclass(frozen=True)
-class ClientLevelDP:
-    """Distributed discrete Gaussian noise added by the clients (secagg only): the sum of any
-    ``min_survivors`` clients carries noise of std ``noise_multiplier * clip_norm``; each round
-    samples every enrolled client with probability ``sample_rate`` (Poisson)."""
-
-    noise_multiplier: float
-    sample_rate: float = 1.0
-
-    def to_json(self) -> dict[str, float]:
-        return {"noise_multiplier": self.noise_multiplier, "sample_rate": self.sample_rate}
+def dimension_of(body: FederationCreate) -> int:
+    """How many values one update has: the parameters' sizes summed, in spec order."""
+    return sum(math.prod(p.shape) for p in body.parameters)
 
 
-@dataclass(frozen=True)
-class FederationSpec:
-    """Everything fixed when a federation is created."""
-
-    name: str
-    mode: Literal["secagg", "ckks"]
-    parameters: tuple[ParameterShape, ...]
-    min_clients: int = 3
-    max_clients: int = 100
-    dropout_rate: float = 0.1
-    corruption_rate: float = 0.0
-    clip_norm: float = 1.0
-    stage_timeout_seconds: float = 300.0
-    epsilon_budget: float = 8.0
-    delta: float = 1e-5
-    update_rule: UpdateRule = field(default_factory=UpdateRule)
-    client_dp: ClientLevelDP | None = None
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    @classmethod
-    def from_wire(cls, body: FederationCreate) -> FederationSpec:
-        """The spec a validated request asks for."""
-        fields = body.model_dump(exclude={"parameters", "update_rule", "client_dp"})
-        return cls(**fields,
-                   parameters=tuple(ParameterShape(p.name, tuple(p.shape))
-                                    for p in body.parameters),
-                   update_rule=UpdateRule(**body.update_rule.model_dump()),
-                   client_dp=None if body.client_dp is None
-                   else ClientLevelDP(**body.client_dp.model_dump()))
-
-    @property
-    def dimension(self) -> int:
-        return sum(p.size for p in self.parameters)
-
-    @property
-    def spec_hash(self) -> str:
-        """SHA-256 of the ordered parameter names and shapes: what clients must match."""
-        listed = [[p.name, list(p.shape)] for p in self.parameters]
-        return hashlib.sha256(json.dumps(listed, separators=(",", ":")).encode()).hexdigest()
-
-    def validate(self) -> None:
-        """Collect every problem, then fail once with all of them."""
-        problems = []
-        if not self.parameters or any(p.size < 1 for p in self.parameters):
-            problems.append("the update needs at least one parameter with a positive size")
-        if len({p.name for p in self.parameters}) != len(self.parameters):
-            problems.append("parameter names must be distinct")
-        if self.dimension > MAX_DIMENSION:
-            problems.append(f"the update has {self.dimension:,} values; the limit is "
-                            f"{MAX_DIMENSION:,} (split the federation or lower the LoRA rank)")
-        if not MIN_COHORT <= self.min_clients <= self.max_clients:
-            problems.append(f"need {MIN_COHORT} <= min_clients <= max_clients")
-        if not (self.epsilon_budget > 0 and 0 < self.delta < 1):
-            problems.append("the privacy budget needs epsilon > 0 and 0 < delta < 1")
-        if self.stage_timeout_seconds <= 0 or self.clip_norm <= 0:
-            problems.append("stage_timeout_seconds and clip_norm must be positive")
-        if self.client_dp is not None:
-            if self.mode != "secagg":
-                problems.append("client-level distributed DP needs mode secagg")
-            if not (self.client_dp.noise_multiplier > 0 and 0 < self.client_dp.sample_rate <= 1):
-                problems.append("client_dp needs noise_multiplier > 0 and 0 < sample_rate <= 1")
-        if problems:
-            raise ConfigError("invalid federation: " + "; ".join(problems))
-        if self.mode == "secagg":
-            SecAggParams.derive(self.max_clients, dropout_rate=self.dropout_rate,
-                                corruption_rate=self.corruption_rate)
-        else:
-            CkksParams.for_clients(self.max_clients, max_abs=self.clip_norm)
+def spec_hash_of(body: FederationCreate) -> str:
+    """SHA-256 of the ordered parameter names and shapes: what clients must match."""
+    listed = [[p.name, list(p.shape)] for p in body.parameters]
+    return hashlib.sha256(json.dumps(listed, separators=(",", ":")).encode()).hexdigest()
 
 
-def create_federation(session: Session, spec: FederationSpec) -> FederationRow:
-    spec.validate()
+def validate(body: FederationCreate) -> None:
+    """What the request's schema cannot state (each field's range it does): collect every
+    problem across fields, then fail once with all of them, then check that safe protocol
+    parameters exist for the declared rates."""
+    problems = []
+    if len({p.name for p in body.parameters}) != len(body.parameters):
+        problems.append("parameter names must be distinct")
+    if dimension_of(body) > MAX_DIMENSION:
+        problems.append(f"the update has {dimension_of(body):,} values; the limit is "
+                        f"{MAX_DIMENSION:,} (split the federation or lower the LoRA rank)")
+    if not MIN_COHORT <= body.min_clients <= body.max_clients:
+        problems.append(f"need {MIN_COHORT} <= min_clients <= max_clients")
+    if body.client_dp is not None and body.mode != "secagg":
+        problems.append("client-level distributed DP needs mode secagg")
+    if problems:
+        raise ConfigError("invalid federation: " + "; ".join(problems))
+    if body.mode == "secagg":
+        SecAggParams.derive(body.max_clients, dropout_rate=body.dropout_rate,
+                            corruption_rate=body.corruption_rate)
+    else:
+        CkksParams.for_clients(body.max_clients, max_abs=body.clip_norm)
+
+
+def create_federation(session: Session, body: FederationCreate) -> FederationRow:
+    """Store a validated federation and its global adapter's update rule."""
+    validate(body)
     row = FederationRow(
-        id=str(uuid.uuid4()), name=spec.name, mode=spec.mode, dimension=spec.dimension,
-        update_spec={"parameters": [{"name": p.name, "shape": list(p.shape)}
-                                    for p in spec.parameters]},
-        spec_hash=spec.spec_hash, min_clients=spec.min_clients, max_clients=spec.max_clients,
-        dropout_rate=spec.dropout_rate, corruption_rate=spec.corruption_rate,
-        clip_norm=spec.clip_norm, stage_timeout_seconds=spec.stage_timeout_seconds,
-        epsilon_budget=spec.epsilon_budget, delta=spec.delta, created_at=spec.created_at,
-        client_dp=None if spec.client_dp is None else spec.client_dp.to_json(),
-    )
+        id=str(uuid.uuid4()), dimension=dimension_of(body), spec_hash=spec_hash_of(body),
+        update_spec={"parameters": [p.model_dump() for p in body.parameters]},
+        client_dp=None if body.client_dp is None else body.client_dp.model_dump(),
+        created_at=datetime.now(UTC), **body.model_dump(include=set(_ROW_FIELDS)))
     session.add(row)
-    global_model.create(session, row, spec.update_rule)
+    global_model.create(session, row, UpdateRule(**body.update_rule.model_dump()))
     session.commit()
     return row
 

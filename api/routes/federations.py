@@ -37,7 +37,7 @@ router = APIRouter(prefix="/v1/federations", tags=["federations"],
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a federation (admin)")
 def create_federation(body: FederationCreate, request: Request, session: SessionDep,
                       _admin: AdminDep) -> FederationPublic:
-    row = feds.create_federation(session, feds.FederationSpec.from_wire(body))
+    row = feds.create_federation(session, body)
     if row.mode == "ckks":
         ckks_rounds.create_custody(session, request.app.state.blobs, row,
                                    request.app.state.custody_kek)
