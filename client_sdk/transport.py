@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import itertools
 import logging
 import random
 import time
@@ -121,14 +122,21 @@ class _Base:
             f"cannot reach the aggregator at {self.base_url} ({type(exc).__name__}); check "
             "the URL and that it is running")
 
-    def _settled(self, call: Call, response: httpx.Response, last: bool) -> Reply | None:
-        """The reply, or None to try again; raises the problem the server named."""
-        if response.status_code in _TRANSIENT_STATUS and not last:
-            logger.info("%s %s: HTTP %d, retrying", call.method, call.path,
-                        response.status_code)
-            return None
-        raise_for_problem(response)
-        return Reply(response.status_code, response.content, dict(response.headers))
+    def _after(self, call: Call, attempt: int,
+               outcome: httpx.Response | httpx.TransportError) -> Reply | float:
+        """What attempt ``attempt`` came to: the reply, or how long to wait before the next;
+        raises the problem the server named, or that it cannot be reached."""
+        last = attempt >= self._attempts(call) - 1
+        if isinstance(outcome, httpx.TransportError):
+            if last:
+                raise self._unreachable(outcome) from outcome
+            logger.info("%s %s: %s, retrying", call.method, call.path, type(outcome).__name__)
+            return self.policy.delay(attempt)
+        if outcome.status_code in _TRANSIENT_STATUS and not last:
+            logger.info("%s %s: HTTP %d, retrying", call.method, call.path, outcome.status_code)
+            return self.policy.delay(attempt, outcome.headers.get("Retry-After"))
+        raise_for_problem(outcome)
+        return Reply(outcome.status_code, outcome.content, dict(outcome.headers))
 
 
 class Transport(_Base):
@@ -153,22 +161,15 @@ class Transport(_Base):
         self.close()
 
     def send(self, call: Call) -> Reply:
-        attempts = self._attempts(call)
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            retry_after = None
+        for attempt in itertools.count():
             try:
-                response = self._http.request(call.method, call.path, **self._kwargs(call))
+                outcome = self._after(call, attempt, self._http.request(
+                    call.method, call.path, **self._kwargs(call)))
             except httpx.TransportError as exc:
-                if last:
-                    raise self._unreachable(exc) from exc
-                logger.info("%s %s: %s, retrying", call.method, call.path, type(exc).__name__)
-            else:
-                reply = self._settled(call, response, last)
-                if reply is not None:
-                    return reply
-                retry_after = response.headers.get("Retry-After")
-            time.sleep(self.policy.delay(attempt, retry_after))
+                outcome = self._after(call, attempt, exc)
+            if isinstance(outcome, Reply):
+                return outcome
+            time.sleep(outcome)
         raise AssertionError("unreachable")
 
     def run(self, flow: Flow[T]) -> T:
@@ -215,23 +216,15 @@ class AsyncTransport(_Base):
         await self.aclose()
 
     async def send(self, call: Call) -> Reply:
-        attempts = self._attempts(call)
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            retry_after = None
+        for attempt in itertools.count():
             try:
-                response = await self._http.request(call.method, call.path,
-                                                    **self._kwargs(call))
+                outcome = self._after(call, attempt, await self._http.request(
+                    call.method, call.path, **self._kwargs(call)))
             except httpx.TransportError as exc:
-                if last:
-                    raise self._unreachable(exc) from exc
-                logger.info("%s %s: %s, retrying", call.method, call.path, type(exc).__name__)
-            else:
-                reply = self._settled(call, response, last)
-                if reply is not None:
-                    return reply
-                retry_after = response.headers.get("Retry-After")
-            await asyncio.sleep(self.policy.delay(attempt, retry_after))
+                outcome = self._after(call, attempt, exc)
+            if isinstance(outcome, Reply):
+                return outcome
+            await asyncio.sleep(outcome)
         raise AssertionError("unreachable")
 
     async def run(self, flow: Flow[T]) -> T:
