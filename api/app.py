@@ -10,13 +10,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from blindsum import __version__
 from blindsum.aggregator.blobs import LocalBlobStore
 from blindsum.aggregator.db import make_engine, make_sessionmaker, upgrade
 from blindsum.aggregator.deadlines import close_expired
+from blindsum.api.deps import known_query_only
 from blindsum.api.problems import install_problem_handlers
 from blindsum.api.routes import federations, health, rounds, secagg
 from blindsum.api.settings import Settings
@@ -84,7 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
     app = FastAPI(title="blindsum", version=__version__, lifespan=_lifespan,
-                  summary="Federated aggregation where the server only learns the sum.")
+                  summary="Federated aggregation where the server only learns the sum.",
+                  dependencies=[Depends(known_query_only)])
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)

@@ -13,6 +13,9 @@ from collections.abc import AsyncIterator
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -21,7 +24,8 @@ from blindsum.aggregator.federations import authenticate_client
 from blindsum.aggregator.models import ClientRow
 from blindsum.errors import AuthError
 
-__all__ = ["AdminDep", "AdminOrClient", "BlobsDep", "CurrentClient", "SessionDep", "finished"]
+__all__ = ["AdminDep", "AdminOrClient", "BlobsDep", "CurrentClient", "SessionDep", "finished",
+           "known_query_only"]
 
 _bearer = HTTPBearer(auto_error=False)
 _T = TypeVar("_T")
@@ -89,3 +93,25 @@ AdminOrClient = Annotated[ClientRow | None, Depends(_caller)]
 BlobsDep = Annotated[BlobStore, Depends(_blobs)]
 AdminDep = Annotated[None, Depends(_admin)]
 CurrentClient = Annotated[ClientRow, Depends(_client)]
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """The query parameters an operation declares, its dependencies' included."""
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def known_query_only(request: Request) -> None:
+    """Refuse a query parameter the operation does not declare, as bodies refuse unknown
+    fields (a misspelt ``wiat=25`` would otherwise be ignored without a word)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    declared = _query_names(route.dependant)
+    unknown = sorted(set(request.query_params) - declared)
+    if unknown:
+        raise RequestValidationError([
+            {"loc": ("query", name), "msg": "this operation has no such query parameter",
+             "type": "extra_forbidden"} for name in unknown])

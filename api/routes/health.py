@@ -6,7 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-router = APIRouter(tags=["health"])
+from blindsum.api.problems import problem_responses
+
+router = APIRouter(tags=["health"], responses=problem_responses(422))
 
 
 @router.get("/healthz", summary="The process is up")

@@ -35,3 +35,15 @@ def test_unexpected_exceptions_become_an_opaque_500(api, admin, federation, monk
     assert response.headers["content-type"] == "application/problem+json"
     assert "secret-internal-detail" not in response.text
     assert "Traceback" not in response.text
+
+
+def test_an_undeclared_query_parameter_is_refused_by_name(api, admin) -> None:
+    """A misspelt long-poll (``wiat``) used to be ignored: the caller got an instant answer
+    and no word about why. Bodies already refused unknown fields; queries now do too."""
+    response = api.get("/v1/federations/x/rounds/current?after=x&wiat=25", headers=admin)
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["type"] == "urn:blindsum:problem:invalid-request"
+    assert problem["errors"] == [{"loc": ["query", "wiat"],
+                                  "msg": "this operation has no such query parameter"}]
+    assert api.get("/healthz").status_code == 200
