@@ -70,7 +70,7 @@ class FederationRow(Base):
     delta: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     client_dp: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    global_model: Mapped[GlobalModelRow] = relationship(viewonly=True)
+    global_model: Mapped[GlobalModelRow | None] = relationship(viewonly=True)
 
     @property
     def parameters(self) -> list[dict[str, Any]]:
@@ -80,6 +80,8 @@ class FederationRow(Base):
     @property
     def update_rule(self) -> dict[str, Any]:
         """How each round's average moves the global adapter (kept with the adapter)."""
+        if self.global_model is None:  # a federation stored before adapters were kept
+            return {"name": "fedavg"}
         return dict(self.global_model.rule)
 
 

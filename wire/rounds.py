@@ -22,7 +22,9 @@ class RoundPublic(WireModel):
     stage_deadline: datetime
     participants: list[int]
     round_seed: RoundSeed
-    protocol: Protocol
+    protocol: Protocol | dict[str, object] = Field(union_mode="left_to_right", description=(
+        "the round's public parameters; a round stored by an older version keeps the set it "
+        "was announced with"))
     contributors: list[int] | None = None
     offenders: dict[str, str] | None = Field(
         default=None, description="clients the round excluded for misbehaving (id -> reason)")
