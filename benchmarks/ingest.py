@@ -29,6 +29,7 @@ from blindsum.client_sdk.transport import Transport
 from blindsum.crypto import base64url
 from blindsum.crypto.identity import generate_identity_key
 from blindsum.crypto.secagg.stages import Stage
+from blindsum.errors import ConfigError
 
 __all__ = ["IngestBenchConfig", "run_ingest_bench"]
 
@@ -42,6 +43,11 @@ class IngestBenchConfig:
     dim: int = 1_000_000
     concurrency: int = 4
     database_url: str | None = None  # SQLite in a temporary data dir by default
+
+    def __post_init__(self) -> None:
+        if not 3 <= self.small_clients < self.clients:
+            raise ConfigError("the benchmark compares two cohorts: need 3 <= --small-clients "
+                              f"< --clients (got {self.small_clients} and {self.clients})")
 
 
 def _quiet(_: str) -> None:

@@ -24,3 +24,10 @@ def test_ingest_bench_reports_throughput_memory_and_exactness() -> None:
                                      "growth_per_extra_client_bytes", "growth_over_vector",
                                      "growth_difference_under_two_vectors"}
     assert any("uploading" in s for s in steps)
+
+
+def test_equal_cohorts_are_refused_with_a_message_not_a_traceback() -> None:
+    from blindsum.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="small-clients"):
+        IngestBenchConfig(clients=20, small_clients=20)
