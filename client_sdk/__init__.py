@@ -1,7 +1,7 @@
 """The Python SDK organisations install: HTTP client, protocol drivers, DP-LoRA trainer."""
 
-from blindsum.client_sdk.admin import Admin
+from blindsum.client_sdk.admin import Admin, AsyncAdmin
 from blindsum.client_sdk.async_client import AsyncClient
 from blindsum.client_sdk.client import Client, ClientState
 
-__all__ = ["Admin", "AsyncClient", "Client", "ClientState"]
+__all__ = ["Admin", "AsyncAdmin", "AsyncClient", "Client", "ClientState"]

@@ -1,4 +1,8 @@
-"""The federation administrator's side of the SDK: federations, invites, rounds, results."""
+"""The federation administrator's side of the SDK: federations, invites, rounds, results.
+
+Each operation is a flow (:mod:`blindsum.client_sdk.flows`) of :class:`AdminCore`;
+:class:`Admin` runs them synchronously and :class:`AsyncAdmin` asynchronously.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,112 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from blindsum.client_sdk.transport import Transport
+from blindsum.client_sdk.flows import Call, Flow
+from blindsum.client_sdk.transport import AsyncTransport, Transport
 from blindsum.errors import ConfigError
 from blindsum.wire import FederationCreate, ParameterSpec
 from blindsum.wire.base import describe
 
-__all__ = ["Admin"]
+__all__ = ["Admin", "AdminCore", "AsyncAdmin"]
+
+_OCTETS = {"Content-Type": "application/octet-stream"}
 
 
-class Admin:
-    """Everything the admin token allows, as methods. ``Admin(url, token)``."""
+def _json(reply: Any) -> Any:
+    assert reply is not None
+    return reply.json()
+
+
+def _vector(reply: Any) -> np.ndarray:
+    assert reply is not None
+    return np.frombuffer(reply.content, dtype="<f8").copy()
+
+
+class AdminCore:
+    """Everything the admin token allows, as flows (no I/O here)."""
+
+    @staticmethod
+    def create_federation_flow(name: str, mode: str,
+                               parameters: list[tuple[str, tuple[int, ...]]],
+                               **settings: Any) -> Flow[dict[str, Any]]:
+        """``parameters`` are (name, shape) in the order clients flatten their update;
+        ``settings`` are :class:`~blindsum.wire.FederationCreate`'s other fields, checked
+        here before anything is sent."""
+        try:
+            body = FederationCreate(name=name, mode=mode, parameters=[  # type: ignore[arg-type]
+                ParameterSpec(name=n, shape=list(s)) for n, s in parameters], **settings)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid federation settings ({describe(exc)})") from None
+        return dict(_json((yield Call("POST", "/v1/federations", json=body.model_dump(
+            mode="json", exclude_unset=True)))))
+
+    @staticmethod
+    def federation_flow(federation_id: str) -> Flow[dict[str, Any]]:
+        return dict(_json((yield Call("GET", f"/v1/federations/{federation_id}"))))
+
+    @staticmethod
+    def invite_flow(federation_id: str, label: str = "") -> Flow[str]:
+        """A one-time invite code to hand to one organisation, out of band."""
+        reply = yield Call("POST", f"/v1/federations/{federation_id}/invites",
+                           json={"label": label})
+        return str(_json(reply)["code"])
+
+    @staticmethod
+    def clients_flow(federation_id: str) -> Flow[list[dict[str, Any]]]:
+        return list(_json((yield Call("GET", f"/v1/federations/{federation_id}/clients"))))
+
+    @staticmethod
+    def open_round_flow(federation_id: str) -> Flow[dict[str, Any]]:
+        return dict(_json((yield Call("POST", f"/v1/federations/{federation_id}/rounds"))))
+
+    @staticmethod
+    def round_flow(federation_id: str, round_id: str, *, after: str | None = None,
+                   wait: float = 0.0) -> Flow[dict[str, Any]]:
+        params: dict[str, Any] = {"wait": wait} | ({"after": after} if after else {})
+        return dict(_json((yield Call("GET", f"/v1/federations/{federation_id}/rounds/{round_id}",
+                                      params=params, timeout=wait + 30))))
+
+    @staticmethod
+    def close_stage_flow(federation_id: str, round_id: str) -> Flow[dict[str, Any]]:
+        """End the round's current stage now (as its deadline would)."""
+        url = f"/v1/federations/{federation_id}/rounds/{round_id}/close"
+        return dict(_json((yield Call("POST", url))))
+
+    @staticmethod
+    def abort_flow(federation_id: str, round_id: str) -> Flow[dict[str, Any]]:
+        url = f"/v1/federations/{federation_id}/rounds/{round_id}/abort"
+        return dict(_json((yield Call("POST", url))))
+
+    @staticmethod
+    def global_adapter_flow(federation_id: str) -> Flow[np.ndarray]:
+        return _vector((yield Call("GET", f"/v1/federations/{federation_id}/global")))
+
+    @staticmethod
+    def set_global_adapter_flow(federation_id: str, values: np.ndarray) -> Flow[None]:
+        """The starting adapter (e.g. plain LoRA's shared A); refused once a round closed."""
+        data = np.ascontiguousarray(values, dtype="<f8").tobytes()
+        yield Call("PUT", f"/v1/federations/{federation_id}/global", content=data,
+                   headers=_OCTETS)
+
+    @staticmethod
+    def privacy_report_flow(federation_id: str, *, html: bool = False) -> Flow[Any]:
+        """The federation's privacy report: a dict (schema blindsum.privacy-report/v1) or HTML."""
+        reply = yield Call("GET", f"/v1/federations/{federation_id}/privacy-report",
+                           params={"format": "html" if html else "json"})
+        assert reply is not None
+        return reply.text if html else reply.json()
+
+    @staticmethod
+    def result_flow(federation_id: str, round_id: str, *,
+                    average: bool = False) -> Flow[np.ndarray]:
+        """The closed round's sum (or average over its contributors), float64."""
+        kind = "average" if average else "sum"
+        return _vector((yield Call("GET", f"/v1/federations/{federation_id}/rounds/{round_id}"
+                                          f"/result/{kind}")))
+
+
+class Admin(AdminCore):
+    """``Admin(url, token)``: every admin operation, run over a synchronous transport."""
 
     def __init__(self, base_url: str, token: str, **transport_options: Any) -> None:
         self.transport = Transport(base_url, token, **transport_options)
@@ -30,67 +130,87 @@ class Admin:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def create_federation(self, name: str, mode: str, parameters: list[tuple[str, tuple[int, ...]]],
+    def create_federation(self, name: str, mode: str,
+                          parameters: list[tuple[str, tuple[int, ...]]],
                           **settings: Any) -> dict[str, Any]:
-        """``parameters`` are (name, shape) in the order clients flatten their update;
-        ``settings`` are :class:`~blindsum.wire.FederationCreate`'s other fields, checked
-        here before anything is sent."""
-        try:
-            body = FederationCreate(name=name, mode=mode, parameters=[  # type: ignore[arg-type]
-                ParameterSpec(name=n, shape=list(s)) for n, s in parameters], **settings)
-        except ValidationError as exc:
-            raise ConfigError(f"invalid federation settings ({describe(exc)})") from None
-        return dict(self.transport.post("/v1/federations", json=body.model_dump(
-            mode="json", exclude_unset=True)).json())
+        return self.transport.run(self.create_federation_flow(name, mode, parameters,
+                                                              **settings))
 
     def federation(self, federation_id: str) -> dict[str, Any]:
-        return dict(self.transport.get(f"/v1/federations/{federation_id}").json())
+        return self.transport.run(self.federation_flow(federation_id))
 
     def invite(self, federation_id: str, label: str = "") -> str:
-        """A one-time invite code to hand to one organisation, out of band."""
-        response = self.transport.post(f"/v1/federations/{federation_id}/invites",
-                                       json={"label": label})
-        return str(response.json()["code"])
+        return self.transport.run(self.invite_flow(federation_id, label))
 
     def clients(self, federation_id: str) -> list[dict[str, Any]]:
-        return list(self.transport.get(f"/v1/federations/{federation_id}/clients").json())
+        return self.transport.run(self.clients_flow(federation_id))
 
     def open_round(self, federation_id: str) -> dict[str, Any]:
-        return dict(self.transport.post(f"/v1/federations/{federation_id}/rounds").json())
+        return self.transport.run(self.open_round_flow(federation_id))
 
     def round(self, federation_id: str, round_id: str, *, after: str | None = None,
               wait: float = 0.0) -> dict[str, Any]:
-        params: dict[str, Any] = {"wait": wait} | ({"after": after} if after else {})
-        return dict(self.transport.get(f"/v1/federations/{federation_id}/rounds/{round_id}",
-                                       params=params, timeout=wait + 30).json())
+        return self.transport.run(self.round_flow(federation_id, round_id, after=after,
+                                                  wait=wait))
 
     def close_stage(self, federation_id: str, round_id: str) -> dict[str, Any]:
-        """End the round's current stage now (as its deadline would)."""
-        url = f"/v1/federations/{federation_id}/rounds/{round_id}/close"
-        return dict(self.transport.post(url).json())
+        return self.transport.run(self.close_stage_flow(federation_id, round_id))
 
     def abort(self, federation_id: str, round_id: str) -> dict[str, Any]:
-        url = f"/v1/federations/{federation_id}/rounds/{round_id}/abort"
-        return dict(self.transport.post(url).json())
+        return self.transport.run(self.abort_flow(federation_id, round_id))
 
     def global_adapter(self, federation_id: str) -> np.ndarray:
-        data = self.transport.get(f"/v1/federations/{federation_id}/global").content
-        return np.frombuffer(data, dtype="<f8").copy()
+        return self.transport.run(self.global_adapter_flow(federation_id))
 
     def set_global_adapter(self, federation_id: str, values: np.ndarray) -> None:
-        """The starting adapter (e.g. plain LoRA's shared A); refused once a round closed."""
-        data = np.ascontiguousarray(values, dtype="<f8").tobytes()
-        self.transport.put(f"/v1/federations/{federation_id}/global", content=data,
-                           headers={"Content-Type": "application/octet-stream"})
+        self.transport.run(self.set_global_adapter_flow(federation_id, values))
 
     def privacy_report(self, federation_id: str, *, html: bool = False) -> Any:
-        """The federation's privacy report: a dict (schema blindsum.privacy-report/v1) or HTML."""
-        response = self.transport.get(f"/v1/federations/{federation_id}/privacy-report",
-                                      params={"format": "html" if html else "json"})
-        return response.text if html else response.json()
+        return self.transport.run(self.privacy_report_flow(federation_id, html=html))
 
     def result(self, federation_id: str, round_id: str, *, average: bool = False) -> np.ndarray:
-        """The closed round's sum (or average over its contributors), float64."""
-        kind = "average" if average else "sum"
-        url = f"/v1/federations/{federation_id}/rounds/{round_id}/result/{kind}"
-        return np.frombuffer(self.transport.get(url).content, dtype="<f8").copy()
+        return self.transport.run(self.result_flow(federation_id, round_id, average=average))
+
+
+class AsyncAdmin(AdminCore):
+    """:class:`Admin` with every operation a coroutine (any httpx async transport)."""
+
+    def __init__(self, base_url: str, token: str, **transport_options: Any) -> None:
+        self.transport = AsyncTransport(base_url, token, **transport_options)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+    async def __aenter__(self) -> AsyncAdmin:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def create_federation(self, name: str, mode: str,
+                                parameters: list[tuple[str, tuple[int, ...]]],
+                                **settings: Any) -> dict[str, Any]:
+        return await self.transport.run(self.create_federation_flow(name, mode, parameters,
+                                                                    **settings))
+
+    async def invite(self, federation_id: str, label: str = "") -> str:
+        return await self.transport.run(self.invite_flow(federation_id, label))
+
+    async def open_round(self, federation_id: str) -> dict[str, Any]:
+        return await self.transport.run(self.open_round_flow(federation_id))
+
+    async def round(self, federation_id: str, round_id: str, *, after: str | None = None,
+                    wait: float = 0.0) -> dict[str, Any]:
+        return await self.transport.run(self.round_flow(federation_id, round_id, after=after,
+                                                        wait=wait))
+
+    async def close_stage(self, federation_id: str, round_id: str) -> dict[str, Any]:
+        return await self.transport.run(self.close_stage_flow(federation_id, round_id))
+
+    async def privacy_report(self, federation_id: str, *, html: bool = False) -> Any:
+        return await self.transport.run(self.privacy_report_flow(federation_id, html=html))
+
+    async def result(self, federation_id: str, round_id: str, *,
+                     average: bool = False) -> np.ndarray:
+        return await self.transport.run(self.result_flow(federation_id, round_id,
+                                                         average=average))

@@ -11,9 +11,7 @@ import pytest
 
 from blindsum.api.app import create_app
 from blindsum.api.settings import Settings
-from blindsum.client_sdk import AsyncClient
-from blindsum.client_sdk.flows import Call
-from blindsum.client_sdk.transport import AsyncTransport
+from blindsum.client_sdk import AsyncAdmin, AsyncClient
 
 ADMIN = "async-admin-" + "z" * 32
 BASE = "http://blindsum.test"
@@ -22,17 +20,14 @@ BASE = "http://blindsum.test"
 async def _round(tmp_path, mode: str) -> tuple[list[np.ndarray], np.ndarray, dict]:
     app = create_app(Settings(data_dir=tmp_path / "data", admin_token=ADMIN))
     asgi = httpx.ASGITransport(app=app)
-    async with AsyncTransport(BASE, ADMIN, transport=asgi) as admin:
-        fed = (await admin.send(Call("POST", "/v1/federations", json={
-            "name": "async", "mode": mode, "parameters": [{"name": "w", "shape": [40]}],
-            "min_clients": 3, "max_clients": 6}))).json()
-        invites = [(await admin.send(Call("POST", f"/v1/federations/{fed['id']}/invites",
-                                          json={"label": f"s{i}"}))).json()["code"]
-                   for i in range(4)]
+    async with AsyncAdmin(BASE, ADMIN, transport=asgi) as admin:
+        fed = await admin.create_federation("async", mode, [("w", (40,))], min_clients=3,
+                                            max_clients=6)
+        invites = [await admin.invite(fed["id"], f"s{i}") for i in range(4)]
         clients = [await AsyncClient.enroll(BASE, fed["id"], code, transport=asgi,
                                             state_file=tmp_path / f"s{i}.json")
                    for i, code in enumerate(invites)]
-        await admin.send(Call("POST", f"/v1/federations/{fed['id']}/rounds"))
+        await admin.open_round(fed["id"])
         updates = [np.random.default_rng(i).uniform(-0.1, 0.1, 40) for i in range(4)]
 
         async def take_part(client: AsyncClient, update: np.ndarray) -> dict:
@@ -42,6 +37,8 @@ async def _round(tmp_path, mode: str) -> tuple[list[np.ndarray], np.ndarray, dic
         finals = await asyncio.gather(*(take_part(c, u) for c, u in zip(clients, updates,
                                                                          strict=True)))
         total = await clients[0].result(finals[0]["id"])
+        report = await admin.privacy_report(fed["id"])
+        assert {c["client_id"] for c in report["clients"]} == {c.client_id for c in clients}
         for c in clients:
             await c.aclose()
     app.state.engine.dispose()
