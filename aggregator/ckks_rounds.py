@@ -36,7 +36,7 @@ def params_of(federation: FederationRow) -> CkksParams:
     return CkksParams.for_clients(federation.max_clients, max_abs=federation.clip_norm)
 
 
-def protocol_for(federation: FederationRow, n_participants: int = 0) -> dict[str, Any]:
+def protocol_for(federation: FederationRow, n_participants: int = 0) -> CkksProtocol:
     """The round's public CKKS parameters. They depend on the federation's max_clients, not
     on ``n_participants`` (taken so both modes open rounds through one signature)."""
     del n_participants
@@ -44,7 +44,7 @@ def protocol_for(federation: FederationRow, n_participants: int = 0) -> dict[str
     return CkksProtocol(mode="ckks", poly_modulus_degree=p.poly_modulus_degree,
                         coeff_mod_bit_sizes=list(p.coeff_mod_bit_sizes), scale_bits=p.scale_bits,
                         max_clients=p.max_clients, max_abs=p.max_abs,
-                        upload_bytes=upload_size(p, federation.dimension)).model_dump(mode="json")
+                        upload_bytes=upload_size(p, federation.dimension))
 
 
 def create_custody(session: Session, blobs: BlobStore, federation: FederationRow,

@@ -18,7 +18,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from blindsum.aggregator.models import ClientRow, FederationRow, MessageRow, Rou
 from blindsum.crypto.ckks import stages as ckks_stages
 from blindsum.crypto.secagg import stages as secagg_stages
 from blindsum.errors import NotFoundError, ProtocolError, RoundStateError, ThresholdNotMetError
+from blindsum.wire import CkksProtocol, SecAggProtocol
 
 __all__ = [
     "ABORTED",
@@ -76,9 +77,10 @@ def current_round(session: Session, federation_id: str) -> RoundRow:
 
 
 def open_round(session: Session, federation: FederationRow,
-               protocol: Callable[[int], dict[str, Any]]) -> RoundRow:
+               protocol: Callable[[int], SecAggProtocol | CkksProtocol]) -> RoundRow:
     """Open the next round with every enrolled client (up to max_clients) as a participant;
-    ``protocol(n)`` gives the round's public protocol parameters for n participants."""
+    ``protocol(n)`` gives the round's public protocol parameters for n participants (stored
+    as their JSON, which clients read back into the same model)."""
     latest = session.scalar(select(RoundRow).where(RoundRow.federation_id == federation.id)
                             .order_by(RoundRow.number.desc()).limit(1))
     if latest is not None and latest.stage not in (CLOSED, ABORTED):
@@ -105,7 +107,8 @@ def open_round(session: Session, federation: FederationRow,
         stage=STAGES[federation.mode][0], version=0,
         stage_deadline=now + timedelta(seconds=federation.stage_timeout_seconds),
         participants=participants, round_seed=os.urandom(32),
-        protocol=protocol(len(participants)), created_at=now,
+        protocol=protocol(len(participants)).model_dump(mode="json", exclude_none=True),
+        created_at=now,
     )
     session.add(row)
     session.commit()

@@ -78,16 +78,15 @@ def required_params(federation: FederationRow, n: int) -> SecAggParams:
                                min_survivors=federation.min_clients)
 
 
-def protocol_for(federation: FederationRow, n: int) -> dict[str, Any]:
-    """The round's public protocol (:class:`blindsum.wire.SecAggProtocol`), as stored."""
+def protocol_for(federation: FederationRow, n: int) -> SecAggProtocol:
+    """The round's public protocol, as every client re-derives it."""
     p = required_params(federation, n)
     ddg = ddg_params(federation, n, p) if federation.client_dp is not None else None
-    protocol = SecAggProtocol.model_validate({
+    return SecAggProtocol.model_validate({
         "mode": "secagg", **{k: v for k, v in p.to_json().items() if k != "num_clients"},
         "clip_norm": federation.clip_norm, "max_clients": federation.max_clients,
         "dimension": federation.dimension if ddg is None else ddg.padded,
         "ddg": None if ddg is None else ddg.to_json()})
-    return protocol.model_dump(mode="json", exclude_none=True)
 
 
 def ddg_params(federation: FederationRow, n: int, params: SecAggParams) -> DDGParams:

@@ -68,7 +68,7 @@ def _cohort(admin: Admin, server: LocalServer, n: int, dim: int,
             pool: ThreadPoolExecutor) -> tuple[str, list[SecAggDriver]]:
     fed = admin.create_federation("bench", "secagg", [("update", (dim,))], min_clients=3,
                                   max_clients=n, stage_timeout_seconds=3600)
-    fid = fed["id"]
+    fid = fed.id
     members = []
     for i in range(n):
         key = generate_identity_key()
@@ -131,8 +131,8 @@ def _one_cohort(n: int, cfg: IngestBenchConfig, progress: Progress) -> dict[str,
             progress(f"n={n}: consistency check and unmasking")
             _parallel(pool, lambda d: d.sign(), drivers)
             _parallel(pool, lambda d: d.unmask(), drivers)
-            final = admin.round(fid, drivers[0].round["id"], after=Stage.UNMASK.value, wait=60)
-            total = admin.result(fid, final["id"])
+            final = admin.round(fid, drivers[0].round.id, after=Stage.UNMASK.value, wait=60)
+            total = admin.result(fid, final.id)
             resolution = drivers[0].context.codec.resolution
             peak_rss = server.peak_rss_bytes()
             for d in drivers:
@@ -150,7 +150,7 @@ def _one_cohort(n: int, cfg: IngestBenchConfig, progress: Progress) -> dict[str,
         "last_upload_and_close_s": done[-1] - done[-2],
         "idle_rss_bytes": idle_rss, "peak_rss_bytes": peak_rss,
         "rss_growth_bytes": peak_rss - idle_rss,
-        "exact": bool(final["stage"] == Stage.CLOSED.value
+        "exact": bool(final.stage == Stage.CLOSED.value
                       and np.max(np.abs(total - expected)) <= n * resolution),
     }
 

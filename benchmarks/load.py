@@ -26,6 +26,7 @@ import numpy as np
 from blindsum.benchmarks.local_server import LocalServer
 from blindsum.client_sdk import Admin, Client
 from blindsum.client_sdk.secagg_driver import SecAggDriver
+from blindsum.wire import RoundPublic, SecAggProtocol, announced
 
 __all__ = ["LoadBenchConfig", "run_load_bench"]
 
@@ -45,9 +46,9 @@ def _quiet(_: str) -> None:
     pass
 
 
-def _timed_round(client: Client, round_json: dict[str, Any], update: np.ndarray
+def _timed_round(client: Client, round_: RoundPublic, update: np.ndarray
                  ) -> list[tuple[str, float]]:
-    driver = SecAggDriver(client.transport, client.state.federation_id, round_json,
+    driver = SecAggDriver(client.transport, client.state.federation_id, round_,
                           client_id=client.client_id, identity_key=client.identity_key,
                           roster=client.roster(), federation=client.federation())
     timings = []
@@ -59,14 +60,13 @@ def _timed_round(client: Client, round_json: dict[str, Any], update: np.ndarray
     return timings
 
 
-def _resolution(federation_id: str, round_json: dict[str, Any]) -> float:
-    from blindsum.client_sdk.secagg_driver import round_seed_of
+def _resolution(federation_id: str, round_: RoundPublic) -> float:
     from blindsum.crypto.secagg.context import RoundContext
 
     context = RoundContext.from_protocol(
-        federation=federation_id, round_number=round_json["number"],
-        round_seed=round_seed_of(round_json), participants=round_json["participants"],
-        protocol=round_json["protocol"])
+        federation=federation_id, round_number=round_.number,
+        round_seed=round_.round_seed, participants=round_.participants,
+        protocol=announced(SecAggProtocol, round_.protocol).model_dump())
     return float(context.codec.resolution)
 
 
@@ -83,21 +83,21 @@ def run_load_bench(cfg: LoadBenchConfig, progress: Progress = _quiet) -> dict[st
                                       min_clients=3, max_clients=cfg.clients,
                                       stage_timeout_seconds=STAGE_TIMEOUT)
         progress(f"enrolling {cfg.clients} clients")
-        clients = [Client.enroll(server.base_url, fed["id"], admin.invite(fed["id"]),
+        clients = [Client.enroll(server.base_url, fed.id, admin.invite(fed.id),
                                  timeout=STAGE_TIMEOUT) for _ in range(cfg.clients)]
         rng = np.random.default_rng(0)
         started = time.perf_counter()
         for number in range(1, cfg.rounds + 1):
             progress(f"round {number}/{cfg.rounds}: {cfg.clients} clients, all stages")
             updates = [rng.uniform(-1, 1, cfg.dim) * (0.5 / np.sqrt(cfg.dim)) for _ in clients]
-            round_json = admin.open_round(fed["id"])
-            results = list(pool.map(_timed_round, clients, [round_json] * len(clients),
+            round_ = admin.open_round(fed.id)
+            results = list(pool.map(_timed_round, clients, [round_] * len(clients),
                                     updates))
             for timings in results:
                 for stage, seconds in timings:
                     latencies[stage].append(seconds)
-            total = admin.result(fed["id"], round_json["id"])
-            resolution = _resolution(fed["id"], round_json)  # each client rounds to this grid
+            total = admin.result(fed.id, round_.id)
+            resolution = _resolution(fed.id, round_)  # each client rounds to this grid
             error = np.max(np.abs(total - np.sum(updates, axis=0)))
             exact += bool(error <= cfg.clients * resolution)
         elapsed = time.perf_counter() - started

@@ -14,8 +14,14 @@ from pydantic import ValidationError
 from blindsum.client_sdk.flows import Call, Flow
 from blindsum.client_sdk.transport import AsyncTransport, Transport
 from blindsum.errors import ConfigError
-from blindsum.wire import FederationCreate, ParameterSpec
-from blindsum.wire.base import describe
+from blindsum.wire import (
+    ClientPublic,
+    FederationCreate,
+    FederationPublic,
+    ParameterSpec,
+    RoundPublic,
+)
+from blindsum.wire.base import describe, received
 
 __all__ = ["Admin", "AdminCore", "AsyncAdmin"]
 
@@ -25,6 +31,14 @@ _OCTETS = {"Content-Type": "application/octet-stream"}
 def _json(reply: Any) -> Any:
     assert reply is not None
     return reply.json()
+
+
+def _federation(reply: Any) -> FederationPublic:
+    return received(FederationPublic, _json(reply), "a federation")
+
+
+def _round(reply: Any) -> RoundPublic:
+    return received(RoundPublic, _json(reply), "a round")
 
 
 def _vector(reply: Any) -> np.ndarray:
@@ -38,7 +52,7 @@ class AdminCore:
     @staticmethod
     def create_federation_flow(name: str, mode: str,
                                parameters: list[tuple[str, tuple[int, ...]]],
-                               **settings: Any) -> Flow[dict[str, Any]]:
+                               **settings: Any) -> Flow[FederationPublic]:
         """``parameters`` are (name, shape) in the order clients flatten their update;
         ``settings`` are :class:`~blindsum.wire.FederationCreate`'s other fields, checked
         here before anything is sent."""
@@ -47,12 +61,12 @@ class AdminCore:
                 ParameterSpec(name=n, shape=list(s)) for n, s in parameters], **settings)
         except ValidationError as exc:
             raise ConfigError(f"invalid federation settings ({describe(exc)})") from None
-        return dict(_json((yield Call("POST", "/v1/federations", json=body.model_dump(
-            mode="json", exclude_unset=True)))))
+        return _federation((yield Call("POST", "/v1/federations", json=body.model_dump(
+            mode="json", exclude_unset=True))))
 
     @staticmethod
-    def federation_flow(federation_id: str) -> Flow[dict[str, Any]]:
-        return dict(_json((yield Call("GET", f"/v1/federations/{federation_id}"))))
+    def federation_flow(federation_id: str) -> Flow[FederationPublic]:
+        return _federation((yield Call("GET", f"/v1/federations/{federation_id}")))
 
     @staticmethod
     def invite_flow(federation_id: str, label: str = "") -> Flow[str]:
@@ -62,30 +76,31 @@ class AdminCore:
         return str(_json(reply)["code"])
 
     @staticmethod
-    def clients_flow(federation_id: str) -> Flow[list[dict[str, Any]]]:
-        return list(_json((yield Call("GET", f"/v1/federations/{federation_id}/clients"))))
+    def clients_flow(federation_id: str) -> Flow[list[ClientPublic]]:
+        listed = _json((yield Call("GET", f"/v1/federations/{federation_id}/clients")))
+        return [received(ClientPublic, c, "an enrolled client") for c in listed]
 
     @staticmethod
-    def open_round_flow(federation_id: str) -> Flow[dict[str, Any]]:
-        return dict(_json((yield Call("POST", f"/v1/federations/{federation_id}/rounds"))))
+    def open_round_flow(federation_id: str) -> Flow[RoundPublic]:
+        return _round((yield Call("POST", f"/v1/federations/{federation_id}/rounds")))
 
     @staticmethod
     def round_flow(federation_id: str, round_id: str, *, after: str | None = None,
-                   wait: float = 0.0) -> Flow[dict[str, Any]]:
+                   wait: float = 0.0) -> Flow[RoundPublic]:
         params: dict[str, Any] = {"wait": wait} | ({"after": after} if after else {})
-        return dict(_json((yield Call("GET", f"/v1/federations/{federation_id}/rounds/{round_id}",
-                                      params=params, timeout=wait + 30))))
+        return _round((yield Call("GET", f"/v1/federations/{federation_id}/rounds/{round_id}",
+                                  params=params, timeout=wait + 30)))
 
     @staticmethod
-    def close_stage_flow(federation_id: str, round_id: str) -> Flow[dict[str, Any]]:
+    def close_stage_flow(federation_id: str, round_id: str) -> Flow[RoundPublic]:
         """End the round's current stage now (as its deadline would)."""
-        url = f"/v1/federations/{federation_id}/rounds/{round_id}/close"
-        return dict(_json((yield Call("POST", url))))
+        return _round((yield Call("POST", f"/v1/federations/{federation_id}/rounds/{round_id}"
+                                          "/close")))
 
     @staticmethod
-    def abort_flow(federation_id: str, round_id: str) -> Flow[dict[str, Any]]:
-        url = f"/v1/federations/{federation_id}/rounds/{round_id}/abort"
-        return dict(_json((yield Call("POST", url))))
+    def abort_flow(federation_id: str, round_id: str) -> Flow[RoundPublic]:
+        return _round((yield Call("POST", f"/v1/federations/{federation_id}/rounds/{round_id}"
+                                          "/abort")))
 
     @staticmethod
     def global_adapter_flow(federation_id: str) -> Flow[np.ndarray]:
@@ -132,31 +147,31 @@ class Admin(AdminCore):
 
     def create_federation(self, name: str, mode: str,
                           parameters: list[tuple[str, tuple[int, ...]]],
-                          **settings: Any) -> dict[str, Any]:
+                          **settings: Any) -> FederationPublic:
         return self.transport.run(self.create_federation_flow(name, mode, parameters,
                                                               **settings))
 
-    def federation(self, federation_id: str) -> dict[str, Any]:
+    def federation(self, federation_id: str) -> FederationPublic:
         return self.transport.run(self.federation_flow(federation_id))
 
     def invite(self, federation_id: str, label: str = "") -> str:
         return self.transport.run(self.invite_flow(federation_id, label))
 
-    def clients(self, federation_id: str) -> list[dict[str, Any]]:
+    def clients(self, federation_id: str) -> list[ClientPublic]:
         return self.transport.run(self.clients_flow(federation_id))
 
-    def open_round(self, federation_id: str) -> dict[str, Any]:
+    def open_round(self, federation_id: str) -> RoundPublic:
         return self.transport.run(self.open_round_flow(federation_id))
 
     def round(self, federation_id: str, round_id: str, *, after: str | None = None,
-              wait: float = 0.0) -> dict[str, Any]:
+              wait: float = 0.0) -> RoundPublic:
         return self.transport.run(self.round_flow(federation_id, round_id, after=after,
                                                   wait=wait))
 
-    def close_stage(self, federation_id: str, round_id: str) -> dict[str, Any]:
+    def close_stage(self, federation_id: str, round_id: str) -> RoundPublic:
         return self.transport.run(self.close_stage_flow(federation_id, round_id))
 
-    def abort(self, federation_id: str, round_id: str) -> dict[str, Any]:
+    def abort(self, federation_id: str, round_id: str) -> RoundPublic:
         return self.transport.run(self.abort_flow(federation_id, round_id))
 
     def global_adapter(self, federation_id: str) -> np.ndarray:
@@ -189,23 +204,38 @@ class AsyncAdmin(AdminCore):
 
     async def create_federation(self, name: str, mode: str,
                                 parameters: list[tuple[str, tuple[int, ...]]],
-                                **settings: Any) -> dict[str, Any]:
+                                **settings: Any) -> FederationPublic:
         return await self.transport.run(self.create_federation_flow(name, mode, parameters,
                                                                     **settings))
+
+    async def federation(self, federation_id: str) -> FederationPublic:
+        return await self.transport.run(self.federation_flow(federation_id))
 
     async def invite(self, federation_id: str, label: str = "") -> str:
         return await self.transport.run(self.invite_flow(federation_id, label))
 
-    async def open_round(self, federation_id: str) -> dict[str, Any]:
+    async def clients(self, federation_id: str) -> list[ClientPublic]:
+        return await self.transport.run(self.clients_flow(federation_id))
+
+    async def open_round(self, federation_id: str) -> RoundPublic:
         return await self.transport.run(self.open_round_flow(federation_id))
 
     async def round(self, federation_id: str, round_id: str, *, after: str | None = None,
-                    wait: float = 0.0) -> dict[str, Any]:
+                    wait: float = 0.0) -> RoundPublic:
         return await self.transport.run(self.round_flow(federation_id, round_id, after=after,
                                                         wait=wait))
 
-    async def close_stage(self, federation_id: str, round_id: str) -> dict[str, Any]:
+    async def close_stage(self, federation_id: str, round_id: str) -> RoundPublic:
         return await self.transport.run(self.close_stage_flow(federation_id, round_id))
+
+    async def abort(self, federation_id: str, round_id: str) -> RoundPublic:
+        return await self.transport.run(self.abort_flow(federation_id, round_id))
+
+    async def global_adapter(self, federation_id: str) -> np.ndarray:
+        return await self.transport.run(self.global_adapter_flow(federation_id))
+
+    async def set_global_adapter(self, federation_id: str, values: np.ndarray) -> None:
+        await self.transport.run(self.set_global_adapter_flow(federation_id, values))
 
     async def privacy_report(self, federation_id: str, *, html: bool = False) -> Any:
         return await self.transport.run(self.privacy_report_flow(federation_id, html=html))

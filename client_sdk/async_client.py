@@ -13,7 +13,7 @@ import numpy as np
 from blindsum.client_sdk.client_core import ClientCore, ClientState, new_state, refuse_existing
 from blindsum.client_sdk.enrollment import enrollment
 from blindsum.client_sdk.transport import AsyncTransport
-from blindsum.wire import DPEvent
+from blindsum.wire import DPEvent, FederationPublic, LedgerRecorded, RoundPublic
 
 __all__ = ["AsyncClient"]
 
@@ -56,23 +56,23 @@ class AsyncClient(ClientCore):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def federation(self) -> dict[str, Any]:
+    async def federation(self) -> FederationPublic:
         return await self.transport.run(self.federation_flow())
 
     async def roster(self) -> dict[int, bytes]:
         return await self.transport.run(self.roster_flow())
 
-    async def next_round(self, *, timeout: float = 3600.0) -> dict[str, Any]:
+    async def next_round(self, *, timeout: float = 3600.0) -> RoundPublic:
         return await self.transport.run(self.next_round_flow(timeout=timeout))
 
-    async def report_dp_event(self, round_json: dict[str, Any],
-                              event: DPEvent | Mapping[str, Any]) -> dict[str, Any]:
-        return await self.transport.run(self.report_dp_event_flow(round_json, event))
+    async def report_dp_event(self, round_: RoundPublic,
+                              event: DPEvent | Mapping[str, Any]) -> LedgerRecorded:
+        return await self.transport.run(self.report_dp_event_flow(round_, event))
 
-    async def submit(self, update: np.ndarray, round_json: dict[str, Any], *,
+    async def submit(self, update: np.ndarray, round_: RoundPublic, *,
                      dp_event: DPEvent | Mapping[str, Any] | None = None,
-                     timeout: float = 3600.0) -> dict[str, Any]:
-        return await self.transport.run(self.submit_flow(update, round_json, dp_event=dp_event,
+                     timeout: float = 3600.0) -> RoundPublic:
+        return await self.transport.run(self.submit_flow(update, round_, dp_event=dp_event,
                                                          timeout=timeout))
 
     async def global_adapter(self) -> np.ndarray:

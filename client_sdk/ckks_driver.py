@@ -20,20 +20,19 @@ from blindsum.crypto.ckks.encryptor import CkksEncryptor, sign_upload
 from blindsum.crypto.ckks.params import CkksParams
 from blindsum.crypto.ckks.stages import Stage
 from blindsum.errors import ConfigError, RoundStateError, ServiceUnavailableError
-from blindsum.wire import CkksProtocol, announced
+from blindsum.wire import CkksProtocol, RoundPublic, announced
+from blindsum.wire.base import received
 
 __all__ = ["CkksDriver", "CkksRound"]
 
 UPLOAD = Stage.UPLOAD.value
 
 
-def params_from_protocol(protocol: dict[str, Any]) -> CkksParams:
+def params_from_protocol(protocol: Any) -> CkksParams:
     """Derive the parameters locally and check the server announced the same ones."""
-    announced(CkksProtocol, protocol)
-    params = CkksParams.for_clients(int(protocol["max_clients"]),
-                                    max_abs=float(protocol["max_abs"]))
-    stated = (protocol["poly_modulus_degree"], list(protocol["coeff_mod_bit_sizes"]),
-              protocol["scale_bits"])
+    checked = announced(CkksProtocol, protocol)
+    params = CkksParams.for_clients(checked.max_clients, max_abs=checked.max_abs)
+    stated = (checked.poly_modulus_degree, list(checked.coeff_mod_bit_sizes), checked.scale_bits)
     derived = (params.poly_modulus_degree, list(params.coeff_mod_bit_sizes), params.scale_bits)
     if stated != derived:
         raise ConfigError(f"the server announced CKKS parameters {stated}, but this client "
@@ -45,14 +44,14 @@ class CkksRound:
     """One client's part in one CKKS round as flows: ``upload`` then ``wait``, or ``run``.
     The public context is fetched by the first upload."""
 
-    def __init__(self, federation_id: str, round_json: dict[str, Any], *, client_id: int,
+    def __init__(self, federation_id: str, round_: RoundPublic, *, client_id: int,
                  identity_key: Ed25519PrivateKey) -> None:
-        self.round = round_json
+        self.round = round_
         self.client_id = client_id
         self.identity_key = identity_key
         self.federation_url = f"/v1/federations/{federation_id}"
-        self.url = f"{self.federation_url}/rounds/{round_json['id']}"
-        self.params = params_from_protocol(round_json["protocol"])
+        self.url = f"{self.federation_url}/rounds/{round_.id}"
+        self.params = params_from_protocol(round_.protocol)
         self.encryptor: CkksEncryptor | None = None
         self.uploaded_bytes = 0
 
@@ -62,32 +61,32 @@ class CkksRound:
             assert reply is not None
             self.encryptor = CkksEncryptor(self.params, reply.content)
         data = self.encryptor.encrypt(update)
-        signature = sign_upload(self.identity_key, self.round["id"].encode(), self.client_id,
+        signature = sign_upload(self.identity_key, self.round.id.encode(), self.client_id,
                                 data)
         yield Call("PUT", f"{self.url}/ckks-upload", content=data,
                    headers={"Content-Type": "application/octet-stream",
                             "X-Blindsum-Signature": base64url.encode(signature)})
         self.uploaded_bytes += len(data)
 
-    def wait(self, *, timeout: float) -> Flow[dict[str, Any]]:
+    def wait(self, *, timeout: float) -> Flow[RoundPublic]:
         """Long-poll until the upload stage is over; raise if the round was aborted."""
         give_up = time.monotonic() + timeout
-        while self.round["stage"] == UPLOAD:
+        while self.round.stage == UPLOAD:
             wait = max(0.0, min(LONG_POLL_SECONDS, give_up - time.monotonic()))
             reply = yield Call("GET", self.url, params={"after": UPLOAD, "wait": wait},
                                timeout=wait + 30)
             assert reply is not None
-            self.round = reply.json()
-            if self.round["stage"] == UPLOAD and time.monotonic() >= give_up:
+            self.round = received(RoundPublic, reply.json(), "a round")
+            if self.round.stage == UPLOAD and time.monotonic() >= give_up:
                 raise ServiceUnavailableError(
                     f"the round stayed open for {timeout:.0f} s; other clients may be slow")
-        if self.round["stage"] == Stage.ABORTED.value:
-            raise RoundStateError(f"the round was aborted: {self.round.get('abort_reason')}")
+        if self.round.stage == Stage.ABORTED.value:
+            raise RoundStateError(f"the round was aborted: {self.round.abort_reason}")
         return self.round
 
-    def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> Flow[dict[str, Any]]:
-        if self.round["stage"] != UPLOAD:
-            raise RoundStateError(f"the round is {self.round['stage']!r}, not accepting uploads")
+    def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> Flow[RoundPublic]:
+        if self.round.stage != UPLOAD:
+            raise RoundStateError(f"the round is {self.round.stage!r}, not accepting uploads")
         yield from self.upload(update)
         return (yield from self.wait(timeout=timeout))
 
@@ -95,14 +94,14 @@ class CkksRound:
 class CkksDriver:
     """:class:`CkksRound` over a synchronous :class:`Transport`."""
 
-    def __init__(self, transport: Transport, federation_id: str, round_json: dict[str, Any],
+    def __init__(self, transport: Transport, federation_id: str, round_: RoundPublic,
                  *, client_id: int, identity_key: Ed25519PrivateKey) -> None:
         self.transport = transport
-        self.flows = CkksRound(federation_id, round_json, client_id=client_id,
+        self.flows = CkksRound(federation_id, round_, client_id=client_id,
                                identity_key=identity_key)
 
     @property
-    def round(self) -> dict[str, Any]:
+    def round(self) -> RoundPublic:
         return self.flows.round
 
     @property
@@ -112,8 +111,8 @@ class CkksDriver:
     def upload(self, update: np.ndarray) -> None:
         self.transport.run(self.flows.upload(update))
 
-    def wait(self, *, timeout: float) -> dict[str, Any]:
+    def wait(self, *, timeout: float) -> RoundPublic:
         return self.transport.run(self.flows.wait(timeout=timeout))
 
-    def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> dict[str, Any]:
+    def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> RoundPublic:
         return self.transport.run(self.flows.run(update, timeout=timeout))

@@ -6,7 +6,7 @@
     # later, or in another process: client = Client.load("site-a.json")
     round_ = client.next_round()
     client.submit(update, round_)          # runs SecAgg+ or CKKS, whichever the federation uses
-    mean = client.result(round_["id"], average=True)
+    mean = client.result(round_.id, average=True)
 
 Every method runs a flow of :class:`~blindsum.client_sdk.client_core.ClientCore` over a
 synchronous :class:`~blindsum.client_sdk.transport.Transport`;
@@ -30,7 +30,7 @@ from blindsum.client_sdk.client_core import (
 )
 from blindsum.client_sdk.enrollment import enrollment
 from blindsum.client_sdk.transport import Transport
-from blindsum.wire import DPEvent
+from blindsum.wire import DPEvent, FederationPublic, LedgerRecorded, RoundPublic
 
 __all__ = ["PINNED_SETTINGS", "Client", "ClientState"]
 
@@ -74,7 +74,7 @@ class Client(ClientCore):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def federation(self) -> dict[str, Any]:
+    def federation(self) -> FederationPublic:
         """The federation's settings: mode, parameter names and shapes, clip norm, budget.
 
         Raises:
@@ -86,21 +86,21 @@ class Client(ClientCore):
     def roster(self) -> dict[int, bytes]:
         return self.transport.run(self.roster_flow())
 
-    def next_round(self, *, timeout: float = 3600.0) -> dict[str, Any]:
+    def next_round(self, *, timeout: float = 3600.0) -> RoundPublic:
         """Wait for a round newer than the last one this client took part in, that includes it."""
         return self.transport.run(self.next_round_flow(timeout=timeout))
 
-    def report_dp_event(self, round_json: dict[str, Any],
-                        event: DPEvent | Mapping[str, Any]) -> dict[str, Any]:
+    def report_dp_event(self, round_: RoundPublic,
+                        event: DPEvent | Mapping[str, Any]) -> LedgerRecorded:
         """Sign and send the round's DP event to the privacy ledger; returns what it recorded."""
-        return self.transport.run(self.report_dp_event_flow(round_json, event))
+        return self.transport.run(self.report_dp_event_flow(round_, event))
 
-    def submit(self, update: np.ndarray, round_json: dict[str, Any], *,
+    def submit(self, update: np.ndarray, round_: RoundPublic, *,
                dp_event: DPEvent | Mapping[str, Any] | None = None,
-               timeout: float = 3600.0) -> dict[str, Any]:
+               timeout: float = 3600.0) -> RoundPublic:
         """Protect ``update`` and take part in the round to its end (see
         :meth:`ClientCore.submit_flow`); returns the closed round."""
-        return self.transport.run(self.submit_flow(update, round_json, dp_event=dp_event,
+        return self.transport.run(self.submit_flow(update, round_, dp_event=dp_event,
                                                    timeout=timeout))
 
     def global_adapter(self) -> np.ndarray:

@@ -39,7 +39,8 @@ from blindsum.errors import (
     NotFoundError,
     ServiceUnavailableError,
 )
-from blindsum.wire import DPEvent
+from blindsum.wire import DPEvent, FederationPublic, LedgerRecorded, RoundPublic
+from blindsum.wire.base import received
 
 __all__ = ["PINNED_SETTINGS", "ClientCore", "ClientState", "new_state"]
 
@@ -110,7 +111,7 @@ class ClientCore:
         self.state_file = state_file
         raw = base64url.decode(state.identity_key, size=32, what="the state file's identity_key")
         self.identity_key = Ed25519PrivateKey.from_private_bytes(raw)
-        self._federation: dict[str, Any] | None = None
+        self._federation: FederationPublic | None = None
         self.last_upload_bytes = 0
 
     @property
@@ -125,13 +126,13 @@ class ClientCore:
         if self.state_file is not None:
             self.state.save(self.state_file)
 
-    def federation_flow(self) -> Flow[dict[str, Any]]:
+    def federation_flow(self) -> Flow[FederationPublic]:
         """The federation's settings, checked against the pin (see :data:`PINNED_SETTINGS`)."""
         if self._federation is None:
             reply = yield Call("GET", self._base)
             assert reply is not None
-            live = dict(reply.json())
-            seen = {key: live.get(key) for key in PINNED_SETTINGS}
+            live = received(FederationPublic, reply.json(), "the federation")
+            seen = live.model_dump(mode="json", include=set(PINNED_SETTINGS))
             pinned = self.state.federation_pin
             if pinned is None or set(pinned) != set(seen):
                 old = pinned or {}
@@ -154,63 +155,63 @@ class ClientCore:
                                                       what="a roster identity_key")
                 for r in reply.json()}
 
-    def next_round_flow(self, *, timeout: float = 3600.0) -> Flow[dict[str, Any]]:
+    def next_round_flow(self, *, timeout: float = 3600.0) -> Flow[RoundPublic]:
         """A round newer than the last one this client took part in, that includes it."""
         give_up = time.monotonic() + timeout
         while True:
             try:
                 reply = yield Call("GET", f"{self._base}/rounds/current")
                 assert reply is not None
-                current = reply.json()
+                current: RoundPublic | None = received(RoundPublic, reply.json(), "a round")
             except NotFoundError:  # no round yet
                 current = None
-            if (current is not None and current["number"] > self.state.last_round
-                    and self.client_id in current["participants"]
-                    and current["stage"] not in FINISHED):
-                return dict(current)
+            if (current is not None and current.number > self.state.last_round
+                    and self.client_id in current.participants
+                    and current.stage not in FINISHED):
+                return current
             if time.monotonic() >= give_up:
                 raise ServiceUnavailableError(f"no new round opened within {timeout:.0f} s")
-            if current is not None and current["stage"] not in FINISHED:
+            if current is not None and current.stage not in FINISHED:
                 wait = min(LONG_POLL_SECONDS, max(0.0, give_up - time.monotonic()))
                 yield Call("GET", f"{self._base}/rounds/current", timeout=wait + 30,
-                           params={"after": current["stage"], "wait": wait})
+                           params={"after": current.stage, "wait": wait})
             else:
                 yield Sleep(POLL_SECONDS)
 
-    def report_dp_event_flow(self, round_json: dict[str, Any],
-                             event: DPEvent | Mapping[str, Any]) -> Flow[dict[str, Any]]:
+    def report_dp_event_flow(self, round_: RoundPublic,
+                             event: DPEvent | Mapping[str, Any]) -> Flow[LedgerRecorded]:
         """Sign and send the round's DP event to the privacy ledger; what it recorded
         (including the server's own recomputation of epsilon)."""
         event = DPEvent.from_json(event)
-        signature = sign_event(self.identity_key, self.state.federation_id, round_json["id"],
+        signature = sign_event(self.identity_key, self.state.federation_id, round_.id,
                                self.client_id, event.canonical())
-        reply = yield Call("POST", f"{self._base}/rounds/{round_json['id']}/dp-event",
+        reply = yield Call("POST", f"{self._base}/rounds/{round_.id}/dp-event",
                            json={"event": event.to_json(),
                                  "signature": base64url.encode(signature)})
         assert reply is not None
-        return dict(reply.json())
+        return received(LedgerRecorded, reply.json(), "the ledger's record")
 
-    def submit_flow(self, update: np.ndarray, round_json: dict[str, Any], *,
+    def submit_flow(self, update: np.ndarray, round_: RoundPublic, *,
                     dp_event: DPEvent | Mapping[str, Any] | None = None,
-                    timeout: float = 3600.0) -> Flow[dict[str, Any]]:
+                    timeout: float = 3600.0) -> Flow[RoundPublic]:
         """Protect ``update`` (flat, in the federation's parameter order) and take part in the
         round to its end; the closed round (its ``contributors`` included). ``dp_event``
         (``LocalUpdate.event``) goes to the privacy ledger first."""
         federation = yield from self.federation_flow()
         x = self._checked_update(update, federation)
         if dp_event is not None:
-            yield from self.report_dp_event_flow(round_json, dp_event)
+            yield from self.report_dp_event_flow(round_, dp_event)
         protocol: SecAggRound | CkksRound
-        if federation["mode"] == "secagg":
-            protocol = SecAggRound(self.state.federation_id, round_json,
+        if federation.mode == "secagg":
+            protocol = SecAggRound(self.state.federation_id, round_,
                                    client_id=self.client_id, identity_key=self.identity_key,
                                    roster=(yield from self.roster_flow()), federation=federation)
             if protocol.ddg is not None:
                 yield from self._check_client_level_budget(protocol.ddg)
         else:
-            protocol = CkksRound(self.state.federation_id, round_json,
+            protocol = CkksRound(self.state.federation_id, round_,
                                  client_id=self.client_id, identity_key=self.identity_key)
-        self.state.last_round = max(self.state.last_round, int(round_json["number"]))
+        self.state.last_round = max(self.state.last_round, round_.number)
         if isinstance(protocol, SecAggRound) and protocol.ddg is not None:
             self.state.client_dp_rounds += 1  # counted before sending: never undercounted
             self.state.client_dp_terms.append(protocol.ddg.accounting_terms())
@@ -222,14 +223,14 @@ class ClientCore:
             self.last_upload_bytes = protocol.uploaded_bytes
 
     @staticmethod
-    def _checked_update(update: np.ndarray, federation: dict[str, Any]) -> np.ndarray:
+    def _checked_update(update: np.ndarray, federation: FederationPublic) -> np.ndarray:
         x = np.asarray(update, dtype=np.float64).ravel()
-        if x.size != federation["dimension"]:
+        if x.size != federation.dimension:
             raise ConfigError(f"the update has {x.size} values; this federation's spec has "
-                              f"{federation['dimension']} (check the parameter order and shapes)")
+                              f"{federation.dimension} (check the parameter order and shapes)")
         if not np.all(np.isfinite(x)):
             raise ConfigError("the update contains NaN or infinity; refusing to send it")
-        return clip_to_norm(x, federation["clip_norm"])
+        return clip_to_norm(x, federation.clip_norm)
 
     def vector_flow(self, path: str) -> Flow[np.ndarray]:
         """A float64 little-endian vector the server publishes (the global adapter, a sum)."""
@@ -243,17 +244,17 @@ class ClientCore:
         et al.'s bound over every round it sent an update in (kept in the state file), as
         the server's ledger computes it; ``extra`` adds rounds not sent yet."""
         federation = yield from self.federation_flow()
-        if not federation.get("client_dp"):
+        if federation.client_dp is None:
             return 0.0
         if len(self.state.client_dp_terms) < self.state.client_dp_rounds:
             return math.inf  # a state file from before the terms were kept: unknown
         return distributed_dg_epsilon([*self.state.client_dp_terms, *(extra or [])],
-                                      float(federation["delta"]))
+                                      federation.delta)
 
     def _check_client_level_budget(self, ddg: DDGParams) -> Flow[None]:
         federation = yield from self.federation_flow()
         after = yield from self.client_level_epsilon_flow(extra=[ddg.accounting_terms()])
-        if after > float(federation["epsilon_budget"]):
+        if after > federation.epsilon_budget:
             raise BudgetExhaustedError(
                 f"this round would bring this client's client-level epsilon to {after:.3f}, over "
-                f"the federation's budget of {federation['epsilon_budget']}; it must stop here")
+                f"the federation's budget of {federation.epsilon_budget}; it must stop here")

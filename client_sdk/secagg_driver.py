@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindsum.client_sdk.flows import Call, Flow
 from blindsum.client_sdk.transport import LONG_POLL_SECONDS, Transport
-from blindsum.crypto import base64url
 from blindsum.crypto.secagg import wire
 from blindsum.crypto.secagg.client import SecAggClient
 from blindsum.crypto.secagg.context import RoundContext
@@ -27,10 +26,10 @@ from blindsum.crypto.secagg.distributed_dp import DDGParams, encode
 from blindsum.crypto.secagg.params import SecAggParams
 from blindsum.crypto.secagg.stages import MESSAGE_STAGES, Stage
 from blindsum.errors import ConfigError, RoundStateError, ServiceUnavailableError
-from blindsum.wire import SecAggProtocol, announced
+from blindsum.wire import FederationPublic, RoundPublic, SecAggProtocol, UploadAccepted, announced
+from blindsum.wire.base import received
 
-__all__ = ["ORDER", "SecAggDriver", "SecAggRound", "required_params", "round_seed_of",
-           "stage_index"]
+__all__ = ["ORDER", "SecAggDriver", "SecAggRound", "required_params", "stage_index"]
 
 ORDER = (*(s.value for s in MESSAGE_STAGES), Stage.CLOSED.value)
 
@@ -41,17 +40,13 @@ def stage_index(stage: Stage | str) -> int:
     return ORDER.index(name) if name in ORDER else len(ORDER)
 
 
-def round_seed_of(round_json: dict[str, Any]) -> bytes:
-    return base64url.decode(round_json["round_seed"], what="round_seed")
-
-
-def required_params(federation: dict[str, Any], num_clients: int) -> SecAggParams:
+def required_params(federation: FederationPublic, num_clients: int) -> SecAggParams:
     """The weakest SecAgg parameters a client accepts for ``num_clients`` participants:
     derived from the federation's declared dropout and corruption rates and min_clients
     (the same derivation the service announces from)."""
-    return SecAggParams.derive(num_clients, dropout_rate=float(federation["dropout_rate"]),
-                               corruption_rate=float(federation["corruption_rate"]),
-                               min_survivors=int(federation["min_clients"]))
+    return SecAggParams.derive(num_clients, dropout_rate=federation.dropout_rate,
+                               corruption_rate=federation.corruption_rate,
+                               min_survivors=federation.min_clients)
 
 
 class SecAggRound:
@@ -60,17 +55,17 @@ class SecAggRound:
     ``run``. No I/O here: :class:`SecAggDriver` runs the flows over a synchronous transport,
     :class:`~blindsum.client_sdk.AsyncClient` over an asynchronous one."""
 
-    def __init__(self, federation_id: str, round_json: dict[str, Any], *, client_id: int,
+    def __init__(self, federation_id: str, round_: RoundPublic, *, client_id: int,
                  identity_key: Ed25519PrivateKey, roster: dict[int, bytes],
-                 federation: dict[str, Any]) -> None:
-        self.round = round_json
-        self.url = f"/v1/federations/{federation_id}/rounds/{round_json['id']}"
-        announced(SecAggProtocol, round_json["protocol"])
+                 federation: FederationPublic) -> None:
+        self.round = round_
+        self.url = f"/v1/federations/{federation_id}/rounds/{round_.id}"
+        self.protocol = announced(SecAggProtocol, round_.protocol)
         self.context = RoundContext.from_protocol(
-            federation=federation_id, round_number=round_json["number"],
-            round_seed=round_seed_of(round_json), participants=round_json["participants"],
-            protocol=round_json["protocol"])
-        required = required_params(federation, len(round_json["participants"]))
+            federation=federation_id, round_number=round_.number,
+            round_seed=round_.round_seed, participants=round_.participants,
+            protocol=self.protocol.model_dump())
+        required = required_params(federation, len(round_.participants))
         self.machine = SecAggClient(self.context, client_id=client_id, identity_key=identity_key,
                                     roster=roster, required=required)
         self.uploaded_bytes = 0
@@ -78,28 +73,25 @@ class SecAggRound:
         """The neighbours whose envelopes this client could not use (set by ``check``)."""
         self.ddg = self._checked_ddg(federation)
 
-    def _checked_ddg(self, federation: dict[str, Any]) -> DDGParams | None:
+    def _checked_ddg(self, federation: FederationPublic) -> DDGParams | None:
         """The round's distributed-DP encoding, re-derived here: a server cannot make this
         client add less noise than the federation promises."""
-        announced = self.round["protocol"].get("ddg")
-        if announced is None:
-            if federation.get("client_dp"):
+        protocol = self.protocol
+        if protocol.ddg is None:
+            if federation.client_dp is not None:
                 raise ConfigError("the federation promises client-level DP but the round does "
                                   "not announce it; refusing to send an unnoised update")
             return None
-        if not federation.get("client_dp"):
+        if federation.client_dp is None:
             raise ConfigError("the round announces distributed DP the federation does not have")
-        protocol = self.round["protocol"]
-        if int(protocol["min_survivors"]) < int(federation["min_clients"]):
+        if protocol.min_survivors < federation.min_clients:
             raise ConfigError("the round's min_survivors is below the federation's min_clients")
-        mine = DDGParams.derive(dimension=int(federation["dimension"]),
-                                clip=float(federation["clip_norm"]),
-                                noise_multiplier=float(federation["client_dp"]["noise_multiplier"]),
-                                min_survivors=int(protocol["min_survivors"]),
-                                max_clients=len(self.round["participants"]),
-                                bits=int(protocol["bits"]),
+        mine = DDGParams.derive(dimension=federation.dimension, clip=federation.clip_norm,
+                                noise_multiplier=federation.client_dp.noise_multiplier,
+                                min_survivors=protocol.min_survivors,
+                                max_clients=len(self.round.participants), bits=protocol.bits,
                                 colluders=self.machine.context.params.max_corrupted)
-        if DDGParams.from_json(announced) != mine:
+        if DDGParams.from_json(protocol.ddg.model_dump()) != mine:
             raise ConfigError("the server announced distributed-DP parameters that differ from "
                               "the ones this client derives from the federation's settings")
         return mine
@@ -156,7 +148,7 @@ class SecAggRound:
                            headers={"Content-Type": "application/octet-stream"})
         assert reply is not None
         self.uploaded_bytes += len(data)
-        return bool(reply.json()["stored"])
+        return received(UploadAccepted, reply.json(), "the upload receipt").stored
 
     def mask_and_upload(self, update: np.ndarray) -> Flow[None]:
         yield from self.upload((yield from self.masked_bytes(update)))
@@ -171,7 +163,7 @@ class SecAggRound:
                       for s in (yield from self._relay(Stage.CONSISTENCY_CHECK))]
         yield from self._send(Stage.UNMASK, wire.unmask_to_json(self.machine.unmask(signatures)))
 
-    def wait_past(self, stage: Stage | str, *, timeout: float) -> Flow[dict[str, Any]]:
+    def wait_past(self, stage: Stage | str, *, timeout: float) -> Flow[RoundPublic]:
         """Long-poll until the round has left ``stage``; raise if it was aborted."""
         stage = stage.value if isinstance(stage, Stage) else stage
         give_up = time.monotonic() + timeout
@@ -180,11 +172,11 @@ class SecAggRound:
             reply = yield Call("GET", self.url, params={"after": stage, "wait": wait},
                                timeout=wait + 30)
             assert reply is not None
-            self.round = reply.json()
-            if self.round["stage"] == Stage.ABORTED.value:
-                self.machine.abort(self.round.get("abort_reason") or "the server aborted the round")
-                raise RoundStateError(f"the round was aborted: {self.round.get('abort_reason')}")
-            if self.round["stage"] != stage:
+            self.round = received(RoundPublic, reply.json(), "a round")
+            if self.round.stage == Stage.ABORTED.value:
+                self.machine.abort(self.round.abort_reason or "the server aborted the round")
+                raise RoundStateError(f"the round was aborted: {self.round.abort_reason}")
+            if self.round.stage != stage:
                 return self.round
             if time.monotonic() >= give_up:
                 raise ServiceUnavailableError(
@@ -200,10 +192,10 @@ class SecAggRound:
             Stage.CONSISTENCY_CHECK: self.sign, Stage.UNMASK: self.unmask}
         return tuple((stage, steps[stage]) for stage in MESSAGE_STAGES)
 
-    def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> Flow[dict[str, Any]]:
+    def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> Flow[RoundPublic]:
         """Take part in every stage; returns the final round (closed, with contributors)."""
         for stage, step in self.steps(update):
-            if stage_index(self.round["stage"]) > stage_index(stage):
+            if stage_index(self.round.stage) > stage_index(stage):
                 raise RoundStateError(f"the round is past {stage.value!r}; this client missed it")
             yield from step()
             yield from self.wait_past(stage, timeout=timeout)
@@ -213,15 +205,15 @@ class SecAggRound:
 class SecAggDriver:
     """:class:`SecAggRound` run step by step over a synchronous :class:`Transport`."""
 
-    def __init__(self, transport: Transport, federation_id: str, round_json: dict[str, Any],
+    def __init__(self, transport: Transport, federation_id: str, round_: RoundPublic,
                  *, client_id: int, identity_key: Ed25519PrivateKey,
-                 roster: dict[int, bytes], federation: dict[str, Any]) -> None:
+                 roster: dict[int, bytes], federation: FederationPublic) -> None:
         self.transport = transport
-        self.flows = SecAggRound(federation_id, round_json, client_id=client_id,
+        self.flows = SecAggRound(federation_id, round_, client_id=client_id,
                                  identity_key=identity_key, roster=roster, federation=federation)
 
     @property
-    def round(self) -> dict[str, Any]:
+    def round(self) -> RoundPublic:
         return self.flows.round
 
     @property
@@ -264,12 +256,12 @@ class SecAggDriver:
     def unmask(self) -> None:
         self.transport.run(self.flows.unmask())
 
-    def wait_past(self, stage: Stage | str, *, timeout: float) -> dict[str, Any]:
+    def wait_past(self, stage: Stage | str, *, timeout: float) -> RoundPublic:
         return self.transport.run(self.flows.wait_past(stage, timeout=timeout))
 
     def steps(self, update: np.ndarray) -> tuple[tuple[Stage, Callable[[], None]], ...]:
         return tuple((stage, lambda step=step: self.transport.run(step()))
                      for stage, step in self.flows.steps(update))
 
-    def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> dict[str, Any]:
+    def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> RoundPublic:
         return self.transport.run(self.flows.run(update, timeout=timeout))

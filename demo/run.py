@@ -32,6 +32,7 @@ from blindsum.client_sdk.trainer import DPConfig, DPLoRATrainer
 from blindsum.crypto.secagg.stages import Stage
 from blindsum.demo.sites import Evaluator, site_datasets
 from blindsum.errors import ConfigError
+from blindsum.wire import FederationPublic, RoundPublic
 
 __all__ = ["DemoConfig", "run_demo"]
 
@@ -66,9 +67,9 @@ class DemoConfig:
                               "pass --no-drop or more --clients")
 
 
-def _drop_after_keys(client: Client, round_json: dict[str, Any]) -> None:
+def _drop_after_keys(client: Client, round_: RoundPublic) -> None:
     """Take part in SecAgg+ until the keys are shared, then vanish (as a crashed site)."""
-    driver = SecAggDriver(client.transport, client.state.federation_id, round_json,
+    driver = SecAggDriver(client.transport, client.state.federation_id, round_,
                           client_id=client.client_id, identity_key=client.identity_key,
                           roster=client.roster(), federation=client.federation())
     driver.commit()
@@ -102,7 +103,7 @@ def _federate(cfg: DemoConfig, console: Console, server: LocalServer, admin: Adm
         "demo", cfg.mode, evaluator.spec, min_clients=3, max_clients=cfg.clients,
         clip_norm=10.0, epsilon_budget=cfg.epsilon, delta=cfg.delta,
         stage_timeout_seconds=cfg.stage_timeout)
-    console.print(f"federation [bold]{fed['id']}[/] ({cfg.mode}): {fed['dimension']:,} values "
+    console.print(f"federation [bold]{fed.id}[/] ({cfg.mode}): {fed.dimension:,} values "
                   f"per update (LoRA B r={cfg.rank} on query/value + the head), budget "
                   f"epsilon={cfg.epsilon:g} at delta={cfg.delta:g}")
     clients, trainers = [], []
@@ -110,8 +111,8 @@ def _federate(cfg: DemoConfig, console: Console, server: LocalServer, admin: Adm
         state = cfg.out_dir / "clients" / f"{site.topic}.json"
         state.parent.mkdir(exist_ok=True)
         state.unlink(missing_ok=True)
-        clients.append(Client.enroll(server.base_url, fed["id"],
-                                     admin.invite(fed["id"], site.topic), state_file=state,
+        clients.append(Client.enroll(server.base_url, fed.id,
+                                     admin.invite(fed.id, site.topic), state_file=state,
                                      label=site.topic))
         trainers.append(DPLoRATrainer(
             evaluator.fresh_model(), site.dataset,
@@ -124,7 +125,7 @@ def _federate(cfg: DemoConfig, console: Console, server: LocalServer, admin: Adm
                       "tweets, enrolled with a one-time invite")
     # Every site starts from the same adapter (B = 0, the head's seeded init): the server's
     # global adapter starts there too, and each round's average moves it.
-    admin.set_global_adapter(fed["id"], evaluator.start)
+    admin.set_global_adapter(fed.id, evaluator.start)
     baseline = evaluator.evaluate(evaluator.start)
     console.print(f"global adapter before training: accuracy {baseline[0]:.1%}, "
                   f"loss {baseline[1]:.3f} on {evaluator.test_size} held-out tweets")
@@ -133,11 +134,11 @@ def _federate(cfg: DemoConfig, console: Console, server: LocalServer, admin: Adm
                    started)
 
 
-def _rounds(cfg: DemoConfig, console: Console, admin: Admin, fed: dict[str, Any],
+def _rounds(cfg: DemoConfig, console: Console, admin: Admin, fed: FederationPublic,
             clients: list[Client], trainers: list[DPLoRATrainer],
             evaluator: Evaluator) -> list[dict[str, Any]]:
     history: list[dict[str, Any]] = []
-    global_values = admin.global_adapter(fed["id"])
+    global_values = admin.global_adapter(fed.id)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
                "{task.total}"), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
@@ -152,24 +153,24 @@ def _rounds(cfg: DemoConfig, console: Console, admin: Admin, fed: dict[str, Any]
                 updates.append(trainer.train_round(cfg.local_steps))
                 progress.advance(train_bar)
             progress.update(train_bar, visible=False)
-            round_json = admin.open_round(fed["id"])
+            round_ = admin.open_round(fed.id)
             note = (f"; [yellow]{evaluator.topics[-1]} drops after sharing its keys[/]"
                     if dropping else "")
             progress.console.print(f"round {number}: sites protect ({cfg.mode}) and upload{note}")
-            final = _protect_and_upload(cfg, clients, updates, round_json, dropping)
-            global_values = admin.global_adapter(fed["id"])
+            final = _protect_and_upload(cfg, clients, updates, round_, dropping)
+            global_values = admin.global_adapter(fed.id)
             accuracy, loss = evaluator.evaluate(global_values)
             uploaded = sum(c.last_upload_bytes for c in clients[: len(clients) - dropping])
             history.append({
                 "round": number, "accuracy": accuracy, "loss": loss,
                 "seconds": time.perf_counter() - t0, "uploaded_bytes": uploaded,
-                "contributors": len(final["contributors"]),
+                "contributors": len(final.contributors or ()),
                 "dropped": [clients[-1].client_id] if dropping else [],
                 "epsilon": [t.accountant.epsilon for t in trainers],
             })
             progress.console.print(
                 f"round {number}: accuracy [bold]{accuracy:.1%}[/], loss {loss:.3f}, "
-                f"{len(final['contributors'])} contributors, {uploaded / 1e6:.2f} MB uploaded, "
+                f"{len(final.contributors or ())} contributors, {uploaded / 1e6:.2f} MB uploaded, "
                 f"{history[-1]['seconds']:.1f} s, max epsilon so far "
                 f"{max(history[-1]['epsilon']):.2f}")
             progress.advance(rounds_bar)
@@ -177,31 +178,31 @@ def _rounds(cfg: DemoConfig, console: Console, admin: Admin, fed: dict[str, Any]
 
 
 def _protect_and_upload(cfg: DemoConfig, clients: list[Client], updates: list[Any],
-                        round_json: dict[str, Any], dropping: bool) -> dict[str, Any]:
+                        round_: RoundPublic, dropping: bool) -> RoundPublic:
     active = clients[:-1] if dropping else clients
     with ThreadPoolExecutor(len(clients)) as pool:
-        running = [pool.submit(c.submit, u.delta, round_json, dp_event=u.event,
+        running = [pool.submit(c.submit, u.delta, round_, dp_event=u.event,
                                timeout=600)
                    for c, u in zip(active, updates, strict=False)]
         if dropping and cfg.mode == "secagg":
-            pool.submit(_drop_after_keys, clients[-1], round_json).result()
+            pool.submit(_drop_after_keys, clients[-1], round_).result()
         finals = [r.result() for r in running]
     return finals[0]
 
 
-def _finish(cfg: DemoConfig, admin: Admin, fed: dict[str, Any], clients: list[Client],
+def _finish(cfg: DemoConfig, admin: Admin, fed: FederationPublic, clients: list[Client],
             evaluator: Evaluator,
             baseline: tuple[float, float], history: list[dict[str, Any]],
             started: float) -> dict[str, Any]:
-    report = admin.privacy_report(fed["id"])
-    (cfg.out_dir / "privacy-report.html").write_text(admin.privacy_report(fed["id"], html=True))
+    report = admin.privacy_report(fed.id)
+    (cfg.out_dir / "privacy-report.html").write_text(admin.privacy_report(fed.id, html=True))
     adapter_dir = cfg.out_dir / "adapter"
-    evaluator.export(admin.global_adapter(fed["id"]), adapter_dir)
+    evaluator.export(admin.global_adapter(fed.id), adapter_dir)
     for c in clients:
         c.close()
     summary = {
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
-        "federation_id": fed["id"], "topics": evaluator.topics,
+        "federation_id": fed.id, "topics": evaluator.topics,
         "baseline": {"accuracy": baseline[0], "loss": baseline[1]},
         "rounds": history,
         "final": {"accuracy": history[-1]["accuracy"], "loss": history[-1]["loss"]},

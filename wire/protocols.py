@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from blindsum.crypto.hazmat.prg import PrgAlgorithm
-from blindsum.errors import ConfigError
-from blindsum.wire.base import WireModel, describe
+from blindsum.wire.base import WireModel, received
 
 __all__ = ["CkksProtocol", "DistributedDP", "Protocol", "SecAggProtocol", "announced"]
 
@@ -69,8 +68,7 @@ Protocol = Annotated[SecAggProtocol | CkksProtocol, Field(discriminator="mode")]
 def announced(model: type[M], protocol: Any) -> M:
     """A round's protocol as a client reads it: the announced JSON, checked against the
     model before anything is derived from it."""
-    try:
-        return model.model_validate(protocol)
-    except ValidationError as exc:
-        raise ConfigError(f"the round announces malformed {model.__name__} parameters "
-                          f"({describe(exc)}); upgrade blindsum on one side") from None
+    if isinstance(protocol, model):
+        return protocol
+    return received(model, protocol.model_dump() if isinstance(protocol, WireModel) else protocol,
+                    f"{model.__name__} parameters")

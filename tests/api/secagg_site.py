@@ -13,6 +13,7 @@ from blindsum.client_sdk.flows import Call, Flow, Reply, run
 from blindsum.client_sdk.secagg_driver import SecAggRound
 from blindsum.client_sdk.transport import raise_for_problem
 from blindsum.crypto import base64url
+from blindsum.wire import FederationPublic, RoundPublic
 
 
 class SecAggSite:
@@ -22,9 +23,10 @@ class SecAggSite:
         self.api, self.fid = api, fid
         self.id, token, key = member
         self.headers = {"Authorization": f"Bearer {token}"}
-        federation = api.get(f"/v1/federations/{fid}", headers=self.headers).json()
-        self.flows = SecAggRound(fid, round_json, client_id=self.id, identity_key=key,
-                                 roster=roster, federation=federation)
+        federation = FederationPublic.model_validate(
+            api.get(f"/v1/federations/{fid}", headers=self.headers).json())
+        self.flows = SecAggRound(fid, RoundPublic.model_validate(round_json), client_id=self.id,
+                                 identity_key=key, roster=roster, federation=federation)
         self.machine = self.flows.machine
         self.round = round_json
         self.masked_bytes = b""

@@ -64,7 +64,7 @@ def test_report_downloads_json_and_html(tmp_path) -> None:
     token = "cli-admin-" + "q" * 32
     with LocalServer(tmp_path / "data", admin_token=token) as server, \
             Admin(server.base_url, token) as admin:
-        fid = admin.create_federation("cli", "secagg", [("b", (4,))])["id"]
+        fid = admin.create_federation("cli", "secagg", [("b", (4,))]).id
         env = {"BLINDSUM_TOKEN": token}
         for fmt in ("json", "html"):
             out = tmp_path / f"report.{fmt}"

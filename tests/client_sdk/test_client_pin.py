@@ -13,9 +13,9 @@ from blindsum.crypto import base64url
 from blindsum.crypto.secagg.distributed_dp import DDGParams
 from blindsum.errors import BudgetExhaustedError, ConfigError
 
-FEDERATION = {"id": "f", "mode": "secagg", "dropout_rate": 0.1, "corruption_rate": 0.0,
-              "min_clients": 10, "client_dp": {"noise_multiplier": 1.0, "sample_rate": 1.0},
-              "delta": 1e-5, "epsilon_budget": 20.5, "dimension": 1000, "clip_norm": 1.0}
+from .fakes import federation_json
+
+FEDERATION = federation_json()
 DDG = DDGParams.derive(dimension=1000, clip=1.0, noise_multiplier=1.0, min_survivors=10,
                        max_clients=20)
 
@@ -57,7 +57,7 @@ def test_a_pin_from_an_older_sdk_gains_the_new_settings_on_first_sight() -> None
     old_pin = {k: FEDERATION[k] for k in ("mode", "dropout_rate", "corruption_rate",
                                           "min_clients", "client_dp")}
     state = _state(federation_pin=dict(old_pin))
-    assert _client(state, FEDERATION).federation()["delta"] == 1e-5
+    assert _client(state, FEDERATION).federation().delta == 1e-5
     assert state.federation_pin == dict(old_pin, delta=1e-5, epsilon_budget=20.5)
     with pytest.raises(ConfigError, match="delta"):
         _client(state, dict(FEDERATION, delta=1e-3)).federation()

@@ -18,6 +18,7 @@ from blindsum.benchmarks.local_server import LocalServer
 from blindsum.client_sdk import Admin, Client
 from blindsum.crypto.secagg.distributed_dp import DDGParams
 from blindsum.errors import AuthError, BudgetExhaustedError, ConfigError, NotFoundError
+from blindsum.wire import RoundPublic, SecAggProtocol
 
 TOKEN = "sdk-admin-" + "y" * 32
 DIM = 48
@@ -49,11 +50,11 @@ def _federation(admin: Admin, server: LocalServer, mode: str, tmp_path: Path,
                 n: int = 4, **settings) -> tuple[str, list[Client]]:
     fed = admin.create_federation(f"sdk-{mode}", mode, [("lora_B", (6, 4)), ("head", (24,))],
                                   min_clients=3, max_clients=6, **settings)
-    clients = [Client.enroll(server.base_url, fed["id"], admin.invite(fed["id"], f"site{i}"),
+    clients = [Client.enroll(server.base_url, fed.id, admin.invite(fed.id, f"site{i}"),
                              state_file=tmp_path / f"site{i}.json", label=f"site{i}")
                for i in range(n)]
     OPEN.extend(clients)
-    return fed["id"], clients
+    return fed.id, clients
 
 
 def _updates(n: int) -> list[np.ndarray]:
@@ -61,7 +62,7 @@ def _updates(n: int) -> list[np.ndarray]:
     return [rng.uniform(-0.05, 0.05, DIM) for _ in range(n)]
 
 
-def _take_part(client: Client, update: np.ndarray) -> dict:
+def _take_part(client: Client, update: np.ndarray) -> RoundPublic:
     round_ = client.next_round(timeout=60)
     return client.submit(update, round_, timeout=120)
 
@@ -74,9 +75,9 @@ def test_clients_get_the_exact_sum_and_average(server, admin, tmp_path, mode) ->
         futures = [pool.submit(_take_part, c, x) for c, x in zip(clients, xs, strict=True)]
         admin.open_round(fid)
         finals = [f.result(timeout=180) for f in futures]
-    assert {f["stage"] for f in finals} == {"closed"}
-    rid = finals[0]["id"]
-    assert sorted(finals[0]["contributors"]) == sorted(c.client_id for c in clients)
+    assert {f.stage for f in finals} == {"closed"}
+    rid = finals[0].id
+    assert sorted(finals[0].contributors) == sorted(c.client_id for c in clients)
     total = clients[0].result(rid)
     tolerance = 1e-6 if mode == "secagg" else 1e-7
     np.testing.assert_allclose(total, np.sum(xs, axis=0), atol=tolerance)
@@ -94,8 +95,8 @@ def test_a_silent_client_is_dropped_and_the_rest_still_sum(server, admin, tmp_pa
         futures = [pool.submit(_take_part, c, x) for c, x in zip(active, xs, strict=False)]
         admin.open_round(fid)
         finals = [f.result(timeout=180) for f in futures]
-    rid = finals[0]["id"]
-    assert sorted(finals[0]["contributors"]) == sorted(c.client_id for c in active)
+    rid = finals[0].id
+    assert sorted(finals[0].contributors) == sorted(c.client_id for c in active)
     np.testing.assert_allclose(clients[0].result(rid), np.sum(xs[:4], axis=0), atol=1e-6)
 
 
@@ -106,7 +107,7 @@ def test_state_file_is_private_reloadable_and_remembers_rounds(server, admin, tm
     again = Client.load(path)
     OPEN.append(again)
     assert again.client_id == clients[0].client_id
-    assert again.federation()["dimension"] == DIM
+    assert again.federation().dimension == DIM
     with pytest.raises(ConfigError, match="already exists"):
         Client.enroll(server.base_url, fid, admin.invite(fid), state_file=path)
     path.chmod(0o644)
@@ -132,10 +133,10 @@ def test_distributed_dp_round_sums_with_the_stated_noise(server, admin, tmp_path
         futures = [pool.submit(_take_part, c, x) for c, x in zip(clients, xs, strict=True)]
         round_ = admin.open_round(fid)
         finals = [f.result(timeout=180) for f in futures]
-    assert "ddg" in round_["protocol"] and round_["protocol"]["dimension"] == 64  # padded
-    total = clients[0].result(finals[0]["id"])
+    assert round_.protocol.ddg is not None and round_.protocol.dimension == 64  # padded
+    total = clients[0].result(finals[0].id)
     error = total - np.sum(xs, axis=0)
-    min_survivors = round_["protocol"]["min_survivors"]
+    min_survivors = round_.protocol.min_survivors
     sigma = 1.0 * np.sqrt(len(clients) / min_survivors)
     assert np.all(np.abs(error) < 6 * sigma) and np.std(error) > sigma / 4  # noise is there
     assert clients[0].state.client_dp_rounds == 1
@@ -143,7 +144,7 @@ def test_distributed_dp_round_sums_with_the_stated_noise(server, admin, tmp_path
     report = admin.privacy_report(fid)
     mine = next(c for c in report["clients"] if c["client_id"] == clients[0].client_id)
     assert clients[0].client_level_epsilon() == pytest.approx(mine["epsilon"]["client"])
-    ddg = DDGParams.from_json(round_["protocol"]["ddg"])
+    ddg = DDGParams.from_json(round_.protocol.ddg.model_dump())
     assert mine["epsilon"]["client"] == pytest.approx(
         distributed_dg_epsilon([ddg.accounting_terms()], 1e-5))
     assert [h["accountant"] for h in mine["history"]] == ["ddg-rdp"]
@@ -164,17 +165,19 @@ def test_client_refuses_a_round_announcing_less_noise(server, admin, tmp_path) -
     fid, clients = _federation(admin, server, "secagg", tmp_path,
                                client_dp={"noise_multiplier": 1.0})
     round_ = admin.open_round(fid)
-    lying = dict(round_, protocol=dict(round_["protocol"]))
-    lying["protocol"]["ddg"] = dict(round_["protocol"]["ddg"], sigma_client=1.0)
+    protocol = round_.protocol
+    assert isinstance(protocol, SecAggProtocol) and protocol.ddg is not None
+    lying = round_.model_copy(update={"protocol": protocol.model_copy(update={
+        "ddg": protocol.ddg.model_copy(update={"sigma_client": 1.0})})})
     c = clients[0]
     with pytest.raises(ConfigError, match="differ"):
         SecAggDriver(c.transport, fid, lying, client_id=c.client_id,
                      identity_key=c.identity_key, roster=c.roster(), federation=c.federation())
-    silent = dict(round_, protocol={k: v for k, v in round_["protocol"].items() if k != "ddg"})
+    silent = round_.model_copy(update={"protocol": protocol.model_copy(update={"ddg": None})})
     with pytest.raises(ConfigError, match="unnoised"):
         SecAggDriver(c.transport, fid, silent, client_id=c.client_id,
                      identity_key=c.identity_key, roster=c.roster(), federation=c.federation())
-    admin.abort(fid, round_["id"])
+    admin.abort(fid, round_.id)
 
 
 def test_client_level_budget_is_refused_before_sending(server, admin, tmp_path) -> None:
@@ -184,7 +187,7 @@ def test_client_level_budget_is_refused_before_sending(server, admin, tmp_path) 
     with pytest.raises(BudgetExhaustedError, match="client-level epsilon"):
         clients[0].submit(np.zeros(DIM), clients[0].next_round(timeout=10))
     assert clients[0].state.client_dp_rounds == 0
-    admin.abort(fid, round_["id"])
+    admin.abort(fid, round_.id)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
