@@ -205,7 +205,4 @@ def report_dp_event(federation_id: str, round_id: str, body: DPEventReport,
                                                                     round_id),
                               me, body.event, body.signature)
     ledger.check_within_budget(session, federation, me)  # recorded, then refused if over
-    return finished(session, LedgerRecorded(
-        round_number=row.round_number, client_id=row.client_id,
-        epsilon_reported=row.epsilon_reported, epsilon_recomputed=row.epsilon_recomputed,
-        mismatch=row.mismatch))
+    return finished(session, LedgerRecorded.model_validate(row))
