@@ -1,0 +1,154 @@
+"""Threshold CKKS over the real primitives: TenSEAL clients, custodians' shares, fusion.
+
+Attack first: t - 1 custodians try to decrypt; a crafted upload tries to unlock the key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from blindsum.crypto.ckks.encryptor import CkksEncryptor
+from blindsum.crypto.ckks.threshold import keys
+from blindsum.crypto.ckks.threshold.decryption import decode, fuse, partial_decryption
+from blindsum.crypto.ckks.threshold.params import ThresholdParams
+from blindsum.crypto.ckks.threshold.tenseal_context import public_context
+from blindsum.crypto.ckks.wire import decode_upload, encode_upload
+from blindsum.crypto.hazmat.csprng import Csprng
+from blindsum.crypto.hazmat.wide_gaussian import WideGaussian
+
+pytest.importorskip("tenseal")
+
+DIM = 5000  # two ciphertexts
+CUSTODIANS, THRESHOLD = 3, 2
+
+
+@dataclass
+class Federation:
+    params: ThresholdParams
+    secrets: list[keys.KeyShare]
+    shares: dict[int, keys.ThresholdKeyShare]
+    context: bytes
+    flooding: WideGaussian
+
+    @property
+    def ckks(self):
+        return self.params.ckks
+
+    def total(self, uploads: list[bytes]) -> np.ndarray:
+        basis = keys.data_basis(self.ckks)
+        total = None
+        for upload in uploads:
+            words = decode_upload(upload, self.ckks, DIM).reshape(-1, 2, 3, basis.n)
+            total = words if total is None else basis.add(total, words)
+        assert total is not None
+        return total.reshape(-1, self.ckks.words_per_chunk)
+
+    def decrypt(self, ciphertexts: np.ndarray, active: list[int]) -> np.ndarray:
+        rng = Csprng()
+        partials = {i: partial_decryption(self.ckks, self.shares[i], active, ciphertexts,
+                                          self.flooding, rng) for i in active}
+        return decode(self.ckks, fuse(self.ckks, ciphertexts, partials), DIM)
+
+
+@pytest.fixture(scope="module")
+def federation() -> Federation:
+    params = ThresholdParams.derive(max_clients=1000, max_abs=1.0, custodians=CUSTODIANS,
+                                    threshold=THRESHOLD)
+    rng = Csprng()
+    seed = os.urandom(32)
+    a = keys.common_random_polynomial(params.ckks, seed)
+    secrets = [keys.sample_secret(params.ckks, rng) for _ in range(CUSTODIANS)]
+    b = keys.collective_public_key(params.ckks, [keys.public_key_share(params.ckks, s, a, rng)
+                                                 for s in secrets])
+    indices = list(range(1, CUSTODIANS + 1))
+    dealt = [keys.reshare(params.ckks, s, indices, THRESHOLD, rng) for s in secrets]
+    shares = {i: keys.combine_reshares(params.ckks, i, {j: d[i] for j, d in enumerate(dealt)})
+              for i in indices}
+    return Federation(params, secrets, shares, public_context(params.ckks, b, a),
+                      WideGaussian(params.flooding.sigma))
+
+
+@pytest.fixture(scope="module")
+def round_(federation):
+    encryptor = CkksEncryptor(federation.ckks, federation.context)
+    xs = [np.random.default_rng(i).uniform(-1, 1, DIM) for i in range(4)]
+    return xs, [encryptor.encrypt(x) for x in xs]
+
+
+@pytest.mark.parametrize("active", [[1, 2], [2, 3], [1, 3], [1, 2, 3]])
+def test_any_t_custodians_decrypt_the_sum(federation, round_, active) -> None:
+    xs, uploads = round_
+    got = federation.decrypt(federation.total(uploads), active)
+    error = np.abs(got - np.sum(xs, axis=0))
+    assert error.max() < 8 * federation.params.value_error + 1e-9
+
+
+def test_t_minus_one_custodians_learn_nothing_of_the_sum(federation, round_) -> None:
+    """The best t - 1 can do is to combine their own shares: the result is noise."""
+    xs, uploads = round_
+    expected = np.sum(xs, axis=0)
+    for alone in ([1], [2], [3]):
+        got = federation.decrypt(federation.total(uploads), alone)
+        assert np.abs(got - expected).max() > 1e3  # not the sum, nor near it
+        assert abs(np.corrcoef(got, expected)[0, 1]) < 0.1
+
+
+def test_no_share_alone_nor_any_t_minus_one_of_them_is_the_key(federation, round_) -> None:
+    """Try each share, and each share's own additive part, as the secret key itself."""
+    xs, uploads = round_
+    basis = keys.data_basis(federation.ckks)
+    words = decode_upload(uploads[0], federation.ckks, DIM).reshape(-1, 2, 3, basis.n)
+    candidates = [s.point for s in federation.shares.values()]
+    candidates += [s.secret[:3] for s in federation.secrets]
+    for candidate in candidates:
+        plain = basis.add(words[:, 0], basis.mul(words[:, 1], candidate))
+        assert np.abs(decode(federation.ckks, plain, DIM) - xs[0]).max() > 1e3
+
+
+def test_the_collective_key_is_the_sum_of_the_custodians_secrets(federation, round_) -> None:
+    """Checks the construction (no party computes this sum outside a test)."""
+    xs, uploads = round_
+    basis = keys.data_basis(federation.ckks)
+    s = federation.secrets[0].secret[:3]
+    for other in federation.secrets[1:]:
+        s = basis.add(s, other.secret[:3])
+    words = decode_upload(uploads[1], federation.ckks, DIM).reshape(-1, 2, 3, basis.n)
+    plain = basis.add(words[:, 0], basis.mul(words[:, 1], s))
+    assert np.abs(decode(federation.ckks, plain, DIM) - xs[1]).max() < 1e-9
+
+
+def test_known_limit_a_crafted_upload_unlocks_the_key_without_proofs(federation, round_) -> None:
+    """Attack (issue 14): a client uploads (0, D) with D a large constant. The fused
+    decryption of the sum is then m + D s + noise; rounding its coefficients by D gives
+    the collective secret s, which decrypts every stored upload. Flooding cannot hide it
+    (it hides noise of honest size only). This test shows the attack working; it turns
+    into the defence's test when uploads carry proofs of well-formedness."""
+    xs, uploads = round_
+    ckks = federation.ckks
+    basis = keys.data_basis(ckks)
+    big = 2**105
+    crafted = np.zeros((2, 2, 3, basis.n), dtype=np.uint64)
+    crafted[:, 1] = np.array([big % q for q in basis.primes], dtype=np.uint64)[:, None]
+    hostile = encode_upload(ckks, DIM, crafted.reshape(2, -1))
+    plaintexts = fuse(ckks, federation.total([*uploads, hostile]), {
+        i: partial_decryption(ckks, federation.shares[i], [1, 2],
+                              federation.total([*uploads, hostile]), federation.flooding,
+                              Csprng()) for i in [1, 2]})
+    coefficients = basis.centered_big(basis.intt(plaintexts[:1]))[0]
+    recovered = [round(c / big) for c in coefficients]
+    s = basis.from_signed(np.array(recovered))
+    words = decode_upload(uploads[2], ckks, DIM).reshape(-1, 2, 3, basis.n)
+    stolen = decode(ckks, basis.add(words[:, 0], basis.mul(words[:, 1], basis.ntt(s))), DIM)
+    assert np.abs(stolen - xs[2]).max() < 1e-6  # the attacker read one client's upload
+
+
+def test_derived_parameters_are_128_bit_and_meet_the_precision(federation) -> None:
+    p = federation.params
+    assert sum(p.ckks.coeff_mod_bit_sizes) <= 218  # N = 8192, HE standard
+    assert p.packed_bytes_per_float == 57.0
+    assert p.value_error < 1e-6
+    assert p.flooding.sigma > 2**71
