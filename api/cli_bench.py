@@ -203,24 +203,34 @@ def _ckks_table(report: dict[str, Any]) -> Table:
     cfg = report["config"]
     table = Table(title=f"CKKS sum of {cfg['clients']} clients x d={cfg['dim']} "
                         f"(precision run: {cfg['precision_clients']} clients)")
-    schemes = [s for s in ("blindsum", "tenseal-tutorial", "nvflare") if s in report]
+    schemes = [s for s in ("blindsum", "threshold", "tenseal-tutorial", "nvflare") if s in report]
     table.add_column("metric")
     for s in schemes:
         table.add_column(s, justify="right")
-    for peer in schemes[1:]:
-        table.add_column(f"blindsum / {peer}", justify="right")
+    compared = [("ratios", "blindsum", p) for p in schemes[2:]]
+    compared += [("threshold_ratios", "threshold", p) for p in ("blindsum", "nvflare")
+                 if p in report]
+    for _, ours, peer in compared:
+        table.add_column(f"{ours} / {peer}", justify="right")
     rows = [("encrypt per client s", "encrypt_seconds", "{:.3f}"),
             ("bytes per float", "bytes_per_float", "{:.2f}"),
             ("server add per client s", "server_add_seconds", "{:.4f}"),
-            ("decrypt sum s", "decrypt_seconds", "{:.3f}"),
+            ("decrypt sum s (all of it)", "decrypt_seconds", "{:.3f}"),
+            ("partial decryption per custodian s", "partial_decrypt_seconds", "{:.3f}"),
+            ("fusion and decoding s", "fuse_seconds", "{:.3f}"),
             ("relative error", "relative_error", "{:.1e}"),
             ("relative error, many clients", "relative_error_many", "{:.1e}")]
     for label, key, fmt in rows:
-        cells = [fmt.format(report[s][key]) for s in schemes]
-        ratios = report.get("ratios", {})
-        cells += [f"{ratios[p][key]:.3f}x" if key in ratios.get(p, {}) else ""
-                  for p in schemes[1:]]
+        cells = [fmt.format(report[s][key]) if key in report[s] else "" for s in schemes]
+        for group, _, peer in compared:
+            ratio = report.get(group, {}).get(peer, {}).get(key)
+            cells.append("" if ratio is None else f"{ratio:.3f}x")
         table.add_row(label, *cells)
+    if "threshold" in report:
+        t = report["threshold"]
+        table.caption = (f"threshold: 3 custodians, any 2 decrypt; flooding sigma 2^"
+                         f"{t['flooding_log2_sigma']:.1f} for statistical distance 2^-"
+                         f"{t['statistical_bits']}; 128-bit HE standard (N = 8192, 164 bits)")
     return table
 
 

@@ -90,6 +90,60 @@ class _Blindsum:
                                         roster=self.roster)
 
 
+class _Threshold(_Blindsum):
+    """Threshold custody: three custodians, any two decrypt; the aggregator fuses."""
+
+    name = "threshold"
+
+    def __init__(self, max_clients: int, custodians: int = 3, threshold: int = 2) -> None:
+        import os
+
+        from blindsum.crypto.ckks.threshold import keys
+        from blindsum.crypto.ckks.threshold.params import ThresholdParams
+        from blindsum.crypto.ckks.threshold.tenseal_context import public_context
+        from blindsum.crypto.hazmat.csprng import Csprng
+        from blindsum.crypto.hazmat.wide_gaussian import WideGaussian
+
+        self.threshold_params = ThresholdParams.derive(
+            max_clients=max_clients, max_abs=1.0, custodians=custodians, threshold=threshold)
+        self.params = self.threshold_params.ckks
+        rng = Csprng()
+        a = keys.common_random_polynomial(self.params, os.urandom(32))
+        secrets = [keys.sample_secret(self.params, rng) for _ in range(custodians)]
+        start = time.perf_counter()
+        shares = [keys.public_key_share(self.params, s, a, rng) for s in secrets]
+        self.keygen_seconds = (time.perf_counter() - start) / custodians
+        b = keys.collective_public_key(self.params, shares)
+        indices = list(range(1, custodians + 1))
+        dealt = [keys.reshare(self.params, s, indices, threshold, rng) for s in secrets]
+        self.shares = {i: keys.combine_reshares(self.params, i, {j: d[i] for j, d in
+                                                                  enumerate(dealt)})
+                       for i in indices}
+        self.active = indices[:threshold]
+        self.flooding = WideGaussian(self.threshold_params.flooding.sigma)
+        self.encryptor = CkksEncryptor(self.params, public_context(self.params, b, a))
+        self.hash_seconds = []
+        self.partial_seconds: list[float] = []
+        self.fuse_seconds = 0.0
+
+    def decrypt(self) -> np.ndarray:
+        from blindsum.crypto.ckks.threshold.decryption import decode, fuse, partial_decryption
+        from blindsum.crypto.hazmat.csprng import Csprng
+
+        self.acc.close()
+        total = self.acc.ciphertext_sum().reshape(-1, self.params.words_per_chunk)
+        partials, self.partial_seconds = {}, []
+        for i in self.active:
+            start = time.perf_counter()
+            partials[i] = partial_decryption(self.params, self.shares[i], self.active, total,
+                                             self.flooding, Csprng())
+            self.partial_seconds.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        values = decode(self.params, fuse(self.params, total, partials), self.acc.dimension)
+        self.fuse_seconds = time.perf_counter() - start
+        return values
+
+
 class _TensealNative:
     """A peer: one serialized CKKSVector per ciphertext, TenSEAL on the server."""
 
@@ -170,7 +224,8 @@ def run_ckks_bench(cfg: CkksBenchConfig,
                    progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run every scheme on the same vectors; return a JSON-ready report with ratios."""
     say = progress or (lambda _msg: None)
-    schemes: list[Any] = [_Blindsum(max(cfg.clients, cfg.precision_clients))]
+    schemes: list[Any] = [_Blindsum(max(cfg.clients, cfg.precision_clients)),
+                          _Threshold(max(cfg.clients, cfg.precision_clients))]
     if cfg.peers:
         schemes += [_TensealNative(name, *spec) for name, spec in PEERS.items()]
     big = np.random.default_rng(cfg.seed)
@@ -188,15 +243,22 @@ def run_ckks_bench(cfg: CkksBenchConfig,
         row = _measure(scheme, throughput_vector, cfg.clients, cfg.dim)
         if getattr(scheme, "hash_seconds", None):
             row["upload_sha256_seconds"] = statistics.median(scheme.hash_seconds)
+        if isinstance(scheme, _Threshold):
+            row["partial_decrypt_seconds"] = statistics.median(scheme.partial_seconds)
+            row["fuse_seconds"] = scheme.fuse_seconds
+            row["keygen_seconds_per_custodian"] = scheme.keygen_seconds
+            row["flooding_log2_sigma"] = float(np.log2(scheme.threshold_params.flooding.sigma))
+            row["statistical_bits"] = scheme.threshold_params.flooding.statistical_bits
         say(f"{scheme.name}: precision with {cfg.precision_clients} clients")
         row["relative_error_many"] = _measure(
             scheme, precision_vector, cfg.precision_clients, 2048)["relative_error"]
         report[scheme.name] = row
+    keys = ("encrypt_seconds", "bytes_per_float", "server_add_seconds", "decrypt_seconds")
     if cfg.peers:
         ours = report["blindsum"]
-        report["ratios"] = {
-            peer: {key: ours[key] / report[peer][key] for key in
-                   ("encrypt_seconds", "bytes_per_float", "server_add_seconds", "decrypt_seconds")}
-            for peer in PEERS
-        }
+        report["ratios"] = {peer: {key: ours[key] / report[peer][key] for key in keys}
+                            for peer in PEERS}
+        report["threshold_ratios"] = {
+            other: {key: report["threshold"][key] / report[other][key] for key in keys}
+            for other in ("blindsum", *PEERS)}
     return report

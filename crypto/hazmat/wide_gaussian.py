@@ -7,18 +7,23 @@ noise, untouched. Following Micciancio and Walter ("Gaussian sampling over the i
 efficient, generic, constant-time", CRYPTO 2017, section 3), a sample is combined from
 narrow ones:
 
-* base samples ``D_{Z, sigma0}`` with sigma0 = 2^26: a continuous Gaussian (Box-Muller
-  on 53-bit uniforms from the ChaCha20 keystream) rounded to the nearest integer. Its
-  probabilities differ from the discrete Gaussian's by a factor within ``1 + delta``,
-  ``delta <= (t^2 + 1) / (24 sigma0^2)`` at ``t`` standard deviations, below 2^-46 for
-  every sample within 12 sigma0 (farther ones are redrawn: about one in 10^32);
-* ``x1 + k x2`` of two samples of width s is within max-log distance about ``2 epsilon``
-  of ``D_{Z, s sqrt(1 + k^2)}`` when ``s >= sqrt(2) k eta_epsilon(Z)`` (their Theorem 3,
-  with ``eta_epsilon(Z) <= sqrt(ln(2 + 2/epsilon) / pi) / sqrt(2 pi)`` in standard-
-  deviation units); two such levels take 2^26 to beyond 2^72.
+* base samples ``D_{Z, sigma0}``: a continuous Gaussian (Box-Muller on 53-bit uniforms
+  from the ChaCha20 keystream) rounded to the nearest integer. Its probabilities differ
+  from the discrete Gaussian's by a factor within ``1 + delta``: rounding contributes
+  ``(t^2 + 1) / (24 sigma0^2)`` at ``t`` standard deviations, and float64's relative
+  error (about 2^-50 in Box-Muller) moves the rounding boundaries by ``2^-50 t sigma0``,
+  a factor ``2^-50 t^2``: ``delta`` is below 2^-42 for every sample within 12 sigma0
+  (farther ones are redrawn: about one in 10^32). Over Q samples, any event's
+  probability changes by at most a factor ``exp(Q delta)`` (the max-log argument of
+  Micciancio and Walter, section 2).
+* ``x0 + k x1`` of two such samples is within max-log distance about ``2 epsilon`` of
+  ``D_{Z, sigma0 sqrt(1 + k^2)}`` when ``sigma0 >= sqrt(2) k eta_epsilon(Z)`` (their
+  Theorem 3, with ``eta_epsilon(Z) <= sqrt(ln(2 + 2/epsilon) / pi) / sqrt(2 pi)`` in
+  standard-deviation units, epsilon = 2^-80): sigma0 about ``sqrt(2.4 sigma)`` (2^37 for
+  sigma = 2^72) reaches any width in one step, from two base samples.
 
-The samples never exist as integers: the result is ``x1 + k * x2`` with both parts
-below 2^53, handed out as residues modulo the RNS primes (:mod:`.rns`).
+The samples never exist as integers: the result is ``x0 + k * x1`` with both parts
+below 2^45, handed out as residues modulo the RNS primes (:mod:`.rns`).
 """
 
 from __future__ import annotations
@@ -32,30 +37,40 @@ import numpy as np
 from blindsum.crypto.hazmat.csprng import RandomSource
 from blindsum.crypto.hazmat.rns import RnsBasis
 
-__all__ = ["BASE_SIGMA", "WideGaussian"]
+__all__ = ["ETA", "MIN_BASE_SIGMA", "WideGaussian"]
 
-BASE_SIGMA: Final = float(2**26)
+MIN_BASE_SIGMA: Final = float(2**26)
 _TAIL: Final = 12.0
 _EPSILON_BITS: Final = 80
 ETA: Final = math.sqrt(math.log(2 + 2 * 2.0**_EPSILON_BITS) / math.pi) / math.sqrt(2 * math.pi)
 """eta_epsilon(Z) for epsilon = 2^-80, as a standard deviation (about 1.69)."""
 
 
-def _base(rng: RandomSource, count: int) -> np.ndarray:
-    """``count`` samples of round(N(0, BASE_SIGMA^2)) as int64, all within 12 sigma0."""
-    out = np.empty(0, dtype=np.int64)
-    while out.size < count:
-        need = count - out.size
-        pairs = (need + 1) // 2 + 8
-        words = np.frombuffer(rng.random_bytes(16 * pairs), dtype="<u8").reshape(pairs, 2)
-        u1 = ((words[:, 0] >> np.uint64(11)).astype(np.float64) + 1.0) * 2.0**-53  # (0, 1]
-        u2 = (words[:, 1] >> np.uint64(11)).astype(np.float64) * 2.0**-53
-        radius = np.sqrt(-2.0 * np.log(u1)) * BASE_SIGMA
-        angle = 2.0 * math.pi * u2
-        z = np.concatenate([radius * np.cos(angle), radius * np.sin(angle)])
-        z = z[np.abs(z) <= _TAIL * BASE_SIGMA]
-        out = np.concatenate([out, np.rint(z).astype(np.int64)])
-    return out[:count]
+def _base(rng: RandomSource, count: int, sigma: float) -> np.ndarray:
+    """``count`` samples of round(N(0, sigma^2)) as int64, all within 12 sigma (a sample
+    beyond, about one in 10^32, is drawn again)."""
+    pairs = (count + 1) // 2
+    words = np.frombuffer(rng.random_bytes(16 * pairs), dtype="<u8").reshape(2, pairs)
+    u = (words >> np.uint64(11)).astype(np.float64)
+    u *= 2.0**-53
+    radius = u[0]
+    np.subtract(1.0, radius, out=radius)  # (0, 1]
+    np.log(radius, out=radius)
+    radius *= -2.0 * sigma * sigma
+    np.sqrt(radius, out=radius)
+    angle = u[1]
+    angle *= 2.0 * math.pi
+    z = np.empty(2 * pairs)
+    np.cos(angle, out=z[:pairs])
+    np.sin(angle, out=z[pairs:])
+    z[:pairs] *= radius
+    z[pairs:] *= radius
+    np.rint(z, out=z)
+    out = z[:count].astype(np.int64)
+    wide = np.flatnonzero(np.abs(out) > _TAIL * sigma)
+    if wide.size:  # pragma: no cover - probability about 1e-32 per sample
+        out[wide] = _base(rng, wide.size, sigma)
+    return out
 
 
 def _multiplier(ratio: float) -> int:
@@ -65,45 +80,37 @@ def _multiplier(ratio: float) -> int:
 
 @dataclass(frozen=True)
 class WideGaussian:
-    """Samples of width at least ``sigma`` (the width actually drawn is :attr:`width`)."""
+    """Samples ``x0 + k x1`` of width at least ``sigma`` (the width drawn is :attr:`width`)."""
 
     sigma: float
 
     def __post_init__(self) -> None:
-        if not BASE_SIGMA < self.sigma < 2.0**90:
-            raise ValueError("WideGaussian covers 2^26 < sigma < 2^90")
+        if not MIN_BASE_SIGMA < self.sigma < 2.0**80:
+            raise ValueError("WideGaussian covers 2^26 < sigma < 2^80")
 
     @property
-    def k1(self) -> int:
-        """The first level's multiplier: the smallest reaching sigma, at most what Theorem 3
-        allows at width sigma0."""
-        most = int(BASE_SIGMA / (math.sqrt(2) * ETA))
-        return min(most, _multiplier(self.sigma / BASE_SIGMA))
+    def base_sigma(self) -> float:
+        """sigma0: the narrowest base width for which Theorem 3 allows ``k = sigma/sigma0``,
+        i.e. ``sigma0^2 >= sqrt(2) eta sigma``; at least 2^26."""
+        return max(MIN_BASE_SIGMA, math.sqrt(math.sqrt(2) * ETA * self.sigma) * 1.001)
 
     @property
-    def level1(self) -> float:
-        return BASE_SIGMA * math.sqrt(1 + self.k1**2)
-
-    @property
-    def k2(self) -> int:
-        """The second level's multiplier (0: one level was enough)."""
-        if self.level1 >= self.sigma:
-            return 0
-        k = _multiplier(self.sigma / self.level1)
-        if self.level1 < math.sqrt(2) * k * ETA:  # pragma: no cover - excluded by the range
-            raise ValueError("sigma too wide for two levels")
+    def k(self) -> int:
+        """The multiplier: the smallest with ``sigma0 sqrt(1 + k^2) >= sigma``."""
+        k = _multiplier(self.sigma / self.base_sigma)
+        if self.base_sigma < math.sqrt(2) * k * ETA:  # pragma: no cover - by construction
+            raise ValueError("Theorem 3's condition fails")
         return k
 
     @property
     def width(self) -> float:
         """The standard deviation of the samples drawn (at least ``sigma``)."""
-        return self.level1 * math.sqrt(1 + self.k2**2)
+        return self.base_sigma * math.sqrt(1 + self.k**2)
 
     def parts(self, rng: RandomSource, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """``count`` samples as ``(low, high)``: each sample is ``low + k2 * high``, int64."""
-        b = _base(rng, 4 * count).reshape(4, count)
-        k1 = np.int64(self.k1)
-        return b[0] + k1 * b[1], b[2] + k1 * b[3]
+        """``count`` samples as ``(x0, x1)``, int64 below 2^45: each sample is ``x0 + k x1``."""
+        b = _base(rng, 2 * count, self.base_sigma).reshape(2, count)
+        return b[0], b[1]
 
     def residues(self, rng: RandomSource, basis: RnsBasis, shape: tuple[int, ...]) -> np.ndarray:
         """Samples of shape ``shape + (basis.n,)`` as residues ``shape + (L, N)``."""
@@ -111,5 +118,4 @@ class WideGaussian:
         low, high = self.parts(rng, count)
         low = basis.from_signed(low.reshape(*shape, basis.n))
         high = basis.from_signed(high.reshape(*shape, basis.n))
-        return basis.add(low, basis.scalar_mul(high, self.k2))
-
+        return basis.add(low, basis.scalar_mul(high, self.k))

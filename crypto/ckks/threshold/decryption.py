@@ -26,6 +26,9 @@ from blindsum.errors import ConfigError
 
 __all__ = ["decode", "fuse", "partial_decryption"]
 
+_BLOCK = 8
+"""Ciphertexts processed at once: 8 x 3 x 8192 words (600 KB) per array stays in cache."""
+
 
 def _split(params: CkksParams, ciphertexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(c0, c1)`` of ``(chunks, 2 * L * N)`` raw words, each ``(chunks, L, N)``."""
@@ -48,8 +51,12 @@ def partial_decryption(params: CkksParams, share: ThresholdKeyShare, active: Seq
     basis = data_basis(params)
     _, c1 = _split(params, ciphertexts)
     additive = scaled_by_lagrange(basis, share, active)
-    noise = basis.ntt(flooding.residues(rng, basis, (c1.shape[0],)))
-    return basis.add(basis.mul(c1, additive), noise)
+    out = np.empty(c1.shape, dtype=np.uint64)
+    for start in range(0, c1.shape[0], _BLOCK):  # blocks small enough to stay in cache
+        block = slice(start, start + _BLOCK)
+        noise = basis.ntt(flooding.residues(rng, basis, (c1[block].shape[0],)))
+        out[block] = basis.add(basis.mul(c1[block], additive), noise)
+    return out
 
 
 def fuse(params: CkksParams, ciphertexts: np.ndarray,
@@ -57,11 +64,15 @@ def fuse(params: CkksParams, ciphertexts: np.ndarray,
     """``c0 + sum of the partials``: the plaintexts in NTT form, ``(chunks, L, N)``."""
     basis = data_basis(params)
     c0, _ = _split(params, ciphertexts)
-    total = np.array(c0, copy=True)
-    for partial in partials.values():
-        if partial.shape != c0.shape:
-            raise ConfigError("a partial decryption of the wrong shape")
-        total = basis.add(total, partial)
+    if any(partial.shape != c0.shape for partial in partials.values()):
+        raise ConfigError("a partial decryption of the wrong shape")
+    total = np.empty(c0.shape, dtype=np.uint64)
+    for start in range(0, c0.shape[0], _BLOCK):
+        block = slice(start, start + _BLOCK)
+        acc = c0[block]
+        for partial in partials.values():
+            acc = basis.add(acc, partial[block])
+        total[block] = acc
     return total
 
 
@@ -69,9 +80,12 @@ def decode(params: CkksParams, plaintexts: np.ndarray, dimension: int) -> np.nda
     """The float64 values the NTT-form plaintexts encode (SEAL's CKKS decoding)."""
     basis: RnsBasis = data_basis(params)
     n = basis.n
-    coefficients = basis.centered_float(basis.intt(plaintexts)) / 2.0**params.scale_bits
-    twisted = coefficients * np.exp(1j * np.pi * np.arange(n) / n)
-    evaluations = n * np.fft.ifft(twisted, axis=-1)  # at zeta^(2l+1), l = 0..n-1
-    slots = np.array([pow(3, j, 2 * n) for j in range(n // 2)])
-    values = evaluations[:, (slots - 1) // 2].real
+    twist = np.exp(1j * np.pi * np.arange(n) / n) / 2.0**params.scale_bits
+    slots = (np.array([pow(3, j, 2 * n) for j in range(n // 2)]) - 1) // 2
+    values = np.empty((plaintexts.shape[0], n // 2))
+    for start in range(0, plaintexts.shape[0], _BLOCK):
+        block = slice(start, start + _BLOCK)
+        coefficients = basis.centered_float(basis.intt(plaintexts[block]))
+        evaluations = n * np.fft.ifft(coefficients * twist, axis=-1)  # at zeta^(2l+1)
+        values[block] = evaluations[:, slots].real
     return values.reshape(-1)[:dimension].copy()
