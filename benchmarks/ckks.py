@@ -96,47 +96,29 @@ class _Threshold(_Blindsum):
     name = "threshold"
 
     def __init__(self, max_clients: int, custodians: int = 3, threshold: int = 2) -> None:
-        import os
-
-        from blindsum.crypto.ckks.threshold import keys
         from blindsum.crypto.ckks.threshold.params import ThresholdParams
-        from blindsum.crypto.ckks.threshold.tenseal_context import public_context
-        from blindsum.crypto.hazmat.csprng import Csprng
-        from blindsum.crypto.hazmat.wide_gaussian import WideGaussian
+        from blindsum.crypto.ckks.threshold.simulate import simulate_custody
 
         self.threshold_params = ThresholdParams.derive(
             max_clients=max_clients, max_abs=1.0, custodians=custodians, threshold=threshold)
         self.params = self.threshold_params.ckks
-        rng = Csprng()
-        a = keys.common_random_polynomial(self.params, os.urandom(32))
-        secrets = [keys.sample_secret(self.params, rng) for _ in range(custodians)]
-        start = time.perf_counter()
-        shares = [keys.public_key_share(self.params, s, a, rng) for s in secrets]
-        self.keygen_seconds = (time.perf_counter() - start) / custodians
-        b = keys.collective_public_key(self.params, shares)
-        indices = list(range(1, custodians + 1))
-        dealt = [keys.reshare(self.params, s, indices, threshold, rng) for s in secrets]
-        self.shares = {i: keys.combine_reshares(self.params, i, {j: d[i] for j, d in
-                                                                  enumerate(dealt)})
-                       for i in indices}
-        self.active = indices[:threshold]
-        self.flooding = WideGaussian(self.threshold_params.flooding.sigma)
-        self.encryptor = CkksEncryptor(self.params, public_context(self.params, b, a))
+        self.custodians = simulate_custody(self.threshold_params)
+        self.keygen_seconds = self.custodians.keygen_seconds
+        self.active = list(range(1, threshold + 1))
+        self.encryptor = CkksEncryptor(self.params, self.custodians.public_context())
         self.hash_seconds = []
         self.partial_seconds: list[float] = []
         self.fuse_seconds = 0.0
 
     def decrypt(self) -> np.ndarray:
-        from blindsum.crypto.ckks.threshold.decryption import decode, fuse, partial_decryption
-        from blindsum.crypto.hazmat.csprng import Csprng
+        from blindsum.crypto.ckks.threshold.decryption import decode, fuse
 
         self.acc.close()
         total = self.acc.ciphertext_sum().reshape(-1, self.params.words_per_chunk)
         partials, self.partial_seconds = {}, []
         for i in self.active:
             start = time.perf_counter()
-            partials[i] = partial_decryption(self.params, self.shares[i], self.active, total,
-                                             self.flooding, Csprng())
+            partials[i] = self.custodians.partial(i, total, self.active)
             self.partial_seconds.append(time.perf_counter() - start)
         start = time.perf_counter()
         values = decode(self.params, fuse(self.params, total, partials), self.acc.dimension)

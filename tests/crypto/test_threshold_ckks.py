@@ -5,7 +5,6 @@ Attack first: t - 1 custodians try to decrypt; a crafted upload tries to unlock 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,12 +12,10 @@ import pytest
 
 from blindsum.crypto.ckks.encryptor import CkksEncryptor
 from blindsum.crypto.ckks.threshold import keys
-from blindsum.crypto.ckks.threshold.decryption import decode, fuse, partial_decryption
+from blindsum.crypto.ckks.threshold.decryption import decode, fuse
 from blindsum.crypto.ckks.threshold.params import ThresholdParams
-from blindsum.crypto.ckks.threshold.tenseal_context import public_context
+from blindsum.crypto.ckks.threshold.simulate import SimulatedCustody, simulate_custody
 from blindsum.crypto.ckks.wire import decode_upload, encode_upload
-from blindsum.crypto.hazmat.csprng import Csprng
-from blindsum.crypto.hazmat.wide_gaussian import WideGaussian
 
 pytest.importorskip("tenseal")
 
@@ -28,15 +25,27 @@ CUSTODIANS, THRESHOLD = 3, 2
 
 @dataclass
 class Federation:
-    params: ThresholdParams
-    secrets: list[keys.KeyShare]
-    shares: dict[int, keys.ThresholdKeyShare]
-    context: bytes
-    flooding: WideGaussian
+    custody: SimulatedCustody
+
+    @property
+    def params(self) -> ThresholdParams:
+        return self.custody.params
 
     @property
     def ckks(self):
         return self.params.ckks
+
+    @property
+    def shares(self):
+        return self.custody.shares
+
+    @property
+    def secrets(self):
+        return self.custody.secrets
+
+    @property
+    def context(self) -> bytes:
+        return self.custody.public_context()
 
     def total(self, uploads: list[bytes]) -> np.ndarray:
         basis = keys.data_basis(self.ckks)
@@ -48,28 +57,14 @@ class Federation:
         return total.reshape(-1, self.ckks.words_per_chunk)
 
     def decrypt(self, ciphertexts: np.ndarray, active: list[int]) -> np.ndarray:
-        rng = Csprng()
-        partials = {i: partial_decryption(self.ckks, self.shares[i], active, ciphertexts,
-                                          self.flooding, rng) for i in active}
-        return decode(self.ckks, fuse(self.ckks, ciphertexts, partials), DIM)
+        return self.custody.decrypt(ciphertexts, active, DIM)
 
 
 @pytest.fixture(scope="module")
 def federation() -> Federation:
     params = ThresholdParams.derive(max_clients=1000, max_abs=1.0, custodians=CUSTODIANS,
                                     threshold=THRESHOLD)
-    rng = Csprng()
-    seed = os.urandom(32)
-    a = keys.common_random_polynomial(params.ckks, seed)
-    secrets = [keys.sample_secret(params.ckks, rng) for _ in range(CUSTODIANS)]
-    b = keys.collective_public_key(params.ckks, [keys.public_key_share(params.ckks, s, a, rng)
-                                                 for s in secrets])
-    indices = list(range(1, CUSTODIANS + 1))
-    dealt = [keys.reshare(params.ckks, s, indices, THRESHOLD, rng) for s in secrets]
-    shares = {i: keys.combine_reshares(params.ckks, i, {j: d[i] for j, d in enumerate(dealt)})
-              for i in indices}
-    return Federation(params, secrets, shares, public_context(params.ckks, b, a),
-                      WideGaussian(params.flooding.sigma))
+    return Federation(simulate_custody(params))
 
 
 @pytest.fixture(scope="module")
@@ -134,10 +129,8 @@ def test_known_limit_a_crafted_upload_unlocks_the_key_without_proofs(federation,
     crafted = np.zeros((2, 2, 3, basis.n), dtype=np.uint64)
     crafted[:, 1] = np.array([big % q for q in basis.primes], dtype=np.uint64)[:, None]
     hostile = encode_upload(ckks, DIM, crafted.reshape(2, -1))
-    plaintexts = fuse(ckks, federation.total([*uploads, hostile]), {
-        i: partial_decryption(ckks, federation.shares[i], [1, 2],
-                              federation.total([*uploads, hostile]), federation.flooding,
-                              Csprng()) for i in [1, 2]})
+    total = federation.total([*uploads, hostile])
+    plaintexts = fuse(ckks, total, federation.custody.partials(total, [1, 2]))
     coefficients = basis.centered_big(basis.intt(plaintexts[:1]))[0]
     recovered = [round(c / big) for c in coefficients]
     s = basis.from_signed(np.array(recovered))

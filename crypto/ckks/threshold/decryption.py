@@ -19,6 +19,7 @@ import numpy as np
 
 from blindsum.crypto.ckks.params import CkksParams
 from blindsum.crypto.ckks.threshold.keys import ThresholdKeyShare, data_basis, scaled_by_lagrange
+from blindsum.crypto.ckks.threshold.params import ThresholdParams
 from blindsum.crypto.hazmat.csprng import RandomSource
 from blindsum.crypto.hazmat.rns import RnsBasis
 from blindsum.crypto.hazmat.wide_gaussian import WideGaussian
@@ -40,16 +41,18 @@ def _split(params: CkksParams, ciphertexts: np.ndarray) -> tuple[np.ndarray, np.
     return shaped[:, 0], shaped[:, 1]
 
 
-def partial_decryption(params: CkksParams, share: ThresholdKeyShare, active: Sequence[int],
-                       ciphertexts: np.ndarray, flooding: WideGaussian,
+def partial_decryption(params: ThresholdParams, share: ThresholdKeyShare,
+                       active: Sequence[int], ciphertexts: np.ndarray,
                        rng: RandomSource) -> np.ndarray:
     """Custodian ``share.index``'s flooded partial decryption of every ciphertext, for the
-    active set ``active`` (NTT form, shape ``(chunks, L, N)``).
+    active set ``active`` (NTT form, shape ``(chunks, L, N)``), with flooding of the width
+    ``params.flooding`` derives.
 
     The caller (the custodian service) must first have checked that ``ciphertexts`` is a
     closed round's sum it agreed to decrypt, and counted them against the key's budget."""
-    basis = data_basis(params)
-    _, c1 = _split(params, ciphertexts)
+    basis = data_basis(params.ckks)
+    _, c1 = _split(params.ckks, ciphertexts)
+    flooding = WideGaussian(params.flooding.sigma)
     additive = scaled_by_lagrange(basis, share, active)
     out = np.empty(c1.shape, dtype=np.uint64)
     for start in range(0, c1.shape[0], _BLOCK):  # blocks small enough to stay in cache
