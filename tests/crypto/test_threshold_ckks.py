@@ -145,3 +145,20 @@ def test_derived_parameters_are_128_bit_and_meet_the_precision(federation) -> No
     assert p.packed_bytes_per_float == 57.0
     assert p.value_error < 1e-6
     assert p.flooding.sigma > 2**71
+
+
+def test_the_flooding_in_a_partial_decryption_has_the_stated_width(federation, round_) -> None:
+    """Subtract ``c1 * lambda_i S_i`` (which only a test can) from custodian 1's partial:
+    what is left is the flooding, centred, of the width the parameters derive."""
+    _, uploads = round_
+    ckks = federation.ckks
+    basis = keys.data_basis(ckks)
+    total = federation.total(uploads)
+    partial = federation.custody.partial(1, total, [1, 2])
+    c1 = total.reshape(-1, 2, 3, basis.n)[:, 1]
+    exact = basis.mul(c1, keys.scaled_by_lagrange(basis, federation.shares[1], [1, 2]))
+    noise = basis.centered_float(basis.intt(basis.sub(partial, exact))).ravel()
+    sigma = federation.params.flooding.sigma
+    assert abs(noise.std() / sigma - 1) < 0.02  # 16k samples: 0.6 % standard error
+    assert abs(noise.mean()) / sigma < 0.03
+    assert abs(np.mean((noise / noise.std()) ** 4) - 3) < 0.2
