@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from blindsum.aggregator import ledger, results, rounds
+from blindsum.aggregator import custody_rounds, ledger, results, rounds
 from blindsum.aggregator.blobs import BlobStore
 from blindsum.aggregator.models import ClientRow, CustodyKeyRow, FederationRow, RoundRow
 from blindsum.crypto.ckks.accumulator import EncryptedSumAccumulator, verify_upload_signature
@@ -32,7 +32,10 @@ STAGE = Stage.UPLOAD.value
 
 
 def params_of(federation: FederationRow) -> CkksParams:
-    """The federation's CKKS parameters (derived, never stored apart from the federation)."""
+    """The federation's CKKS parameters (derived, never stored apart from the federation):
+    under threshold custody, the ones re-derived for flooding."""
+    if federation.custody == "threshold":
+        return custody_rounds.params_of(federation).ckks
     return CkksParams.for_clients(federation.max_clients, max_abs=federation.clip_norm)
 
 
@@ -41,15 +44,24 @@ def protocol_for(federation: FederationRow, n_participants: int = 0) -> CkksProt
     on ``n_participants`` (taken so both modes open rounds through one signature)."""
     del n_participants
     p = params_of(federation)
+    custody: dict[str, Any] = {}
+    if federation.custody == "threshold":
+        t = custody_rounds.params_of(federation)
+        custody = {"custody": "threshold", "custodians": t.custodians, "threshold": t.threshold,
+                   "statistical_bits": t.flooding.statistical_bits,
+                   "max_ciphertexts": t.flooding.max_ciphertexts}
     return CkksProtocol(mode="ckks", poly_modulus_degree=p.poly_modulus_degree,
                         coeff_mod_bit_sizes=list(p.coeff_mod_bit_sizes), scale_bits=p.scale_bits,
                         max_clients=p.max_clients, max_abs=p.max_abs,
-                        upload_bytes=upload_size(p, federation.dimension))
+                        upload_bytes=upload_size(p, federation.dimension), **custody)
 
 
 def create_custody(session: Session, blobs: BlobStore, federation: FederationRow,
                    kek: bytes) -> None:
-    """Generate the federation's key pair; keep the secret sealed, publish the public context."""
+    """Local custody only: generate the federation's key pair; keep the secret sealed,
+    publish the public context. (Threshold custody makes a key per round, by custodians.)"""
+    if federation.custody == "threshold":
+        return
     custody = LocalKeyCustody.generate(params_of(federation))
     public = custody.public_context()
     digest, _ = blobs.put([public], max_bytes=len(public))
@@ -105,7 +117,10 @@ def submit_upload(session: Session, blobs: BlobStore, federation: FederationRow,
     finally:
         writer.discard()  # a refused upload leaves no bytes behind
     if rounds.stage_message_count(session, round_row.id, STAGE) == len(round_row.participants):
-        close_upload_stage(session, blobs, federation, round_row, kek)
+        if federation.custody == "threshold":
+            custody_rounds.close_stage(session, blobs, round_row)
+        else:
+            close_upload_stage(session, blobs, federation, round_row, kek)
     return new
 
 

@@ -17,9 +17,11 @@ from typing import Final
 from blindsum.crypto import base64url
 from blindsum.errors import AuthError, MalformedMessageError
 
-__all__ = ["CLIENT_PREFIX", "INVITE_PREFIX", "check_digest", "hash_secret", "new_secret"]
+__all__ = ["CLIENT_PREFIX", "CUSTODIAN_PREFIX", "INVITE_PREFIX", "check_digest", "hash_secret",
+           "new_secret"]
 
 CLIENT_PREFIX: Final = "bsc_"
+CUSTODIAN_PREFIX: Final = "bsk_"
 INVITE_PREFIX: Final = "bsi_"
 _BYTES: Final = 32
 

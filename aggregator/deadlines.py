@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from blindsum.aggregator import ckks_rounds, rounds, secagg_rounds
+from blindsum.aggregator import ckks_rounds, custody_rounds, rounds, secagg_rounds
 from blindsum.aggregator.blobs import BlobStore
 from blindsum.aggregator.models import FederationRow, RoundRow
 from blindsum.errors import RoundStateError
@@ -30,7 +30,9 @@ def close_current_stage(session: Session, blobs: BlobStore, round_row: RoundRow,
         raise RoundStateError(f"the round is already {round_row.stage}")
     federation = session.get(FederationRow, round_row.federation_id)
     assert federation is not None
-    if federation.mode == "ckks":
+    if rounds.kind_of(federation) == "ckks-threshold":
+        custody_rounds.close_stage(session, blobs, round_row)
+    elif federation.mode == "ckks":
         ckks_rounds.close_upload_stage(session, blobs, federation, round_row, kek)
     else:
         secagg_rounds.close_stage(session, blobs, round_row, round_row.stage)

@@ -23,6 +23,7 @@ from blindsum.aggregator.credentials import (
 from blindsum.aggregator.models import ClientRow, FederationRow, InviteRow
 from blindsum.aggregator.update_rules import UpdateRule
 from blindsum.crypto.ckks.params import CkksParams
+from blindsum.crypto.ckks.threshold.params import ThresholdParams
 from blindsum.crypto.enrollment import verify_enrollment
 from blindsum.crypto.limits import MAX_DIMENSION, MIN_COHORT
 from blindsum.crypto.secagg.params import SecAggParams
@@ -37,6 +38,7 @@ __all__ = [
     "enroll",
     "get_federation",
     "spec_hash_of",
+    "spend_invite",
     "validate",
 ]
 
@@ -72,11 +74,17 @@ def validate(body: FederationCreate) -> None:
         problems.append(f"need {MIN_COHORT} <= min_clients <= max_clients")
     if body.client_dp is not None and body.mode != "secagg":
         problems.append("client-level distributed DP needs mode secagg")
+    if body.mode == "ckks" and body.custody == "threshold" and \
+            not 1 <= body.custodian_threshold <= body.custodians:
+        problems.append("threshold custody needs 1 <= custodian_threshold <= custodians")
     if problems:
         raise ConfigError("invalid federation: " + "; ".join(problems))
     if body.mode == "secagg":
         SecAggParams.derive(body.max_clients, dropout_rate=body.dropout_rate,
                             corruption_rate=body.corruption_rate)
+    elif body.custody == "threshold":
+        ThresholdParams.derive(max_clients=body.max_clients, max_abs=body.clip_norm,
+                               custodians=body.custodians, threshold=body.custodian_threshold)
     else:
         CkksParams.for_clients(body.max_clients, max_abs=body.clip_norm)
 
@@ -84,10 +92,14 @@ def validate(body: FederationCreate) -> None:
 def create_federation(session: Session, body: FederationCreate) -> FederationRow:
     """Store a validated federation and its global adapter's update rule."""
     validate(body)
+    threshold = body.mode == "ckks" and body.custody == "threshold"
     row = FederationRow(
         id=str(uuid.uuid4()), dimension=dimension_of(body), spec_hash=spec_hash_of(body),
         update_spec={"parameters": [p.model_dump() for p in body.parameters]},
         client_dp=None if body.client_dp is None else body.client_dp.model_dump(),
+        custody="threshold" if threshold else "local",
+        custodians=body.custodians if threshold else 0,
+        custodian_threshold=body.custodian_threshold if threshold else 0,
         created_at=datetime.now(UTC), **body.model_dump(include=set(_ROW_FIELDS)))
     session.add(row)
     global_model.create(session, row, UpdateRule(**body.update_rule.model_dump()))
@@ -103,12 +115,15 @@ def get_federation(session: Session, federation_id: str) -> FederationRow:
 
 
 def create_invite(session: Session, federation_id: str, *, label: str,
-                  ttl: timedelta) -> tuple[str, InviteRow]:
-    """A one-time invite code (shown once) for ``federation_id``."""
+                  ttl: timedelta, role: str = "client") -> tuple[str, InviteRow]:
+    """A one-time invite code (shown once) for ``federation_id``, for a client or a
+    custodian (``role``)."""
     federation = get_federation(session, federation_id)
+    if role == "custodian" and federation.custody != "threshold":
+        raise ConfigError("only a ckks federation with threshold custody has custodians")
     code = new_secret(INVITE_PREFIX)
     row = InviteRow(code_hash=hash_secret(code, INVITE_PREFIX), federation_id=federation.id,
-                    label=label, expires_at=datetime.now(UTC) + ttl)
+                    label=label, expires_at=datetime.now(UTC) + ttl, role=role)
     session.add(row)
     session.commit()
     return code, row
@@ -131,16 +146,7 @@ def enroll(session: Session, federation_id: str, *, invite_code: str, identity_k
     )
     if (enrolled or 0) >= federation.max_clients:
         raise ConfigError(f"the federation is full ({federation.max_clients} clients)")
-    now = datetime.now(UTC)
-    spent = session.execute(
-        update(InviteRow)
-        .where(InviteRow.code_hash == code_hash, InviteRow.federation_id == federation_id,
-               InviteRow.used_at.is_(None), InviteRow.expires_at > now)
-        .values(used_at=now)
-    )
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
-        raise AuthError("invalid credentials")
+    now = spend_invite(session, federation_id, code_hash, role="client")
     token = new_secret(CLIENT_PREFIX)
     client = ClientRow(federation_id=federation_id, label=label,
                        token_hash=hash_secret(token, CLIENT_PREFIX), identity_key=identity_key,
@@ -152,6 +158,23 @@ def enroll(session: Session, federation_id: str, *, invite_code: str, identity_k
         session.rollback()
         raise ConfigError("this identity key is already enrolled in the federation") from exc
     return client, token
+
+
+def spend_invite(session: Session, federation_id: str, code_hash: bytes, *,
+                 role: str) -> datetime:
+    """Mark an unused, unexpired invite of ``role`` used (one atomic UPDATE: unknown,
+    expired, used and other-role invites fail identically); the time it was spent."""
+    now = datetime.now(UTC)
+    spent = session.execute(
+        update(InviteRow)
+        .where(InviteRow.code_hash == code_hash, InviteRow.federation_id == federation_id,
+               InviteRow.used_at.is_(None), InviteRow.expires_at > now, InviteRow.role == role)
+        .values(used_at=now)
+    )
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise AuthError("invalid credentials")
+    return now
 
 
 def authenticate_client(session: Session, token: str) -> ClientRow:

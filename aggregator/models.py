@@ -24,9 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "ClientRow", "CustodyKeyRow", "FederationRow", "GlobalModelRow", "InviteRow",
-           "LedgerRow", "MessageRow",
-           "RelayRow", "RoundRow"]
+__all__ = ["Base", "ClientRow", "CustodianRow", "CustodyKeyRow", "FederationRow",
+           "GlobalModelRow", "InviteRow", "LedgerRow", "MessageRow", "RelayRow", "RoundRow"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -70,6 +69,9 @@ class FederationRow(Base):
     delta: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     client_dp: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    custody: Mapped[str] = mapped_column(String(16), default="local")  # ckks: local | threshold
+    custodians: Mapped[int] = mapped_column(Integer, default=0)  # m (threshold custody)
+    custodian_threshold: Mapped[int] = mapped_column(Integer, default=0)  # t
     global_model: Mapped[GlobalModelRow | None] = relationship(viewonly=True)
 
     @property
@@ -93,6 +95,7 @@ class InviteRow(Base):
     label: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    role: Mapped[str] = mapped_column(String(16), default="client")  # client | custodian
 
 
 class ClientRow(Base):
@@ -104,6 +107,23 @@ class ClientRow(Base):
     label: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True, index=True)
     identity_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CustodianRow(Base):
+    """A key custodian of a threshold-CKKS federation: index 1..m and its public keys."""
+
+    __tablename__ = "custodians"
+    __table_args__ = (UniqueConstraint("federation_id", "custodian_index"),
+                      UniqueConstraint("federation_id", "identity_key"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    federation_id: Mapped[str] = mapped_column(ForeignKey("federations.id"), index=True)
+    index: Mapped[int] = mapped_column("custodian_index", Integer)
+    label: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True, index=True)
+    identity_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    exchange_key: Mapped[bytes] = mapped_column(LargeBinary(32))
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -135,6 +155,7 @@ class RoundRow(Base):
     abort_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     contributors: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
     offenders: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    custody: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # threshold
     result_blob: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

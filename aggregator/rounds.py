@@ -16,7 +16,7 @@ import logging
 import os
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -38,6 +38,7 @@ __all__ = [
     "advance",
     "current_round",
     "get_round",
+    "kind_of",
     "lock_stage",
     "open_round",
     "record_message",
@@ -52,8 +53,17 @@ ABORTED: Final = secagg_stages.Stage.ABORTED.value
 STAGES: Final = {
     "secagg": tuple(s.value for s in secagg_stages.MESSAGE_STAGES),
     "ckks": tuple(s.value for s in ckks_stages.MESSAGE_STAGES),
+    "ckks-threshold": tuple(s.value for s in ckks_stages.THRESHOLD_STAGES),
 }
-"""Each mode's message stages in order, as stored in ``rounds.stage``; then CLOSED or ABORTED."""
+"""Each kind of round's stages in order, as stored in ``rounds.stage``; then CLOSED or
+ABORTED. The kind is the mode, and for ckks the custody (:func:`kind_of`)."""
+
+
+def kind_of(federation: FederationRow) -> str:
+    """Which of :data:`STAGES` a federation's rounds go through."""
+    if federation.mode == "ckks" and federation.custody == "threshold":
+        return "ckks-threshold"
+    return federation.mode
 
 
 def _now() -> datetime:
@@ -104,7 +114,7 @@ def open_round(session: Session, federation: FederationRow,
     now = _now()
     row = RoundRow(
         id=str(uuid.uuid4()), federation_id=federation.id, number=number,
-        stage=STAGES[federation.mode][0], version=0,
+        stage=STAGES[kind_of(federation)][0], version=0,
         stage_deadline=now + timedelta(seconds=federation.stage_timeout_seconds),
         participants=participants, round_seed=os.urandom(32),
         protocol=protocol(len(participants)).model_dump(mode="json", exclude_none=True),
@@ -143,12 +153,14 @@ def abort_round(round_row: RoundRow, reason: str) -> None:
 
 
 def record_message(session: Session, round_row: RoundRow, stage: str, sender: int, body: bytes,
-                   *, blob: str | None = None) -> tuple[MessageRow, bool]:
-    """Store one client's message of a stage exactly once; returns (row, newly stored).
+                   *, blob: str | None = None,
+                   senders: Collection[int] | None = None) -> tuple[MessageRow, bool]:
+    """Store one message of a stage exactly once; returns (row, newly stored). The sender
+    is a participant, or one of ``senders`` (custodians, by index, in their own stages).
 
     The caller has locked the stage in this transaction and commits.
     """
-    if sender not in round_row.participants:
+    if sender not in (round_row.participants if senders is None else senders):
         raise ProtocolError("this client is not a participant of the round")
     digest = hashlib.sha256(body + (blob or "").encode()).digest()
     existing = session.scalar(select(MessageRow).where(

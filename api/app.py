@@ -19,7 +19,7 @@ from blindsum.aggregator.db import make_engine, make_sessionmaker, upgrade
 from blindsum.aggregator.deadlines import close_expired
 from blindsum.api.deps import known_query_only
 from blindsum.api.problems import install_problem_handlers
-from blindsum.api.routes import federations, health, rounds, secagg
+from blindsum.api.routes import custody, federations, health, rounds, secagg
 from blindsum.api.settings import Settings
 from blindsum.crypto import base64url
 from blindsum.errors import ConfigError, MalformedMessageError
@@ -98,4 +98,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(federations.router)
     app.include_router(rounds.router)
     app.include_router(secagg.router)
+    app.include_router(custody.router)
     return app

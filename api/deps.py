@@ -20,12 +20,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from blindsum.aggregator.blobs import BlobStore
+from blindsum.aggregator.credentials import CUSTODIAN_PREFIX
+from blindsum.aggregator.custodians import authenticate_custodian
 from blindsum.aggregator.federations import authenticate_client
-from blindsum.aggregator.models import ClientRow
+from blindsum.aggregator.models import ClientRow, CustodianRow
 from blindsum.errors import AuthError
 
-__all__ = ["AdminDep", "AdminOrClient", "BlobsDep", "CurrentClient", "SessionDep", "finished",
-           "known_query_only"]
+__all__ = ["AdminDep", "AdminOrClient", "AdminOrMember", "BlobsDep", "CurrentClient",
+           "CurrentCustodian", "SessionDep", "finished", "known_query_only"]
 
 _bearer = HTTPBearer(auto_error=False)
 _T = TypeVar("_T")
@@ -72,10 +74,16 @@ def _client(session: Annotated[Session, Depends(_session)],
     return _released(session, authenticate_client(session, _token(credentials)))
 
 
-def _released(session: Session, client: ClientRow) -> ClientRow:
+def _custodian(session: Annotated[Session, Depends(_session)],
+               credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+               ) -> CustodianRow:
+    return _released(session, authenticate_custodian(session, _token(credentials)))
+
+
+def _released(session: Session, caller: _T) -> _T:
     """End the lookup's transaction before the handler runs (the module's connection rule)."""
     session.commit()
-    return client
+    return caller
 
 
 def _caller(request: Request, session: Annotated[Session, Depends(_session)],
@@ -88,11 +96,24 @@ def _caller(request: Request, session: Annotated[Session, Depends(_session)],
     return _released(session, authenticate_client(session, token))
 
 
+def _member(request: Request, session: Annotated[Session, Depends(_session)],
+            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+            ) -> ClientRow | CustodianRow | None:
+    """The calling client or custodian (by its token's prefix), or ``None`` for the admin."""
+    token = _token(credentials)
+    if token.startswith(CUSTODIAN_PREFIX):
+        return _released(session, authenticate_custodian(session, token))
+    return _caller(request, session, credentials)
+
+
 SessionDep = Annotated[Session, Depends(_session)]
 AdminOrClient = Annotated[ClientRow | None, Depends(_caller)]
 BlobsDep = Annotated[BlobStore, Depends(_blobs)]
 AdminDep = Annotated[None, Depends(_admin)]
 CurrentClient = Annotated[ClientRow, Depends(_client)]
+CurrentCustodian = Annotated[CustodianRow, Depends(_custodian)]
+AdminOrMember = Annotated[ClientRow | CustodianRow | None, Depends(_member)]
+"""The admin (None), a client or a custodian: who may read a federation's rounds."""
 
 
 def _query_names(dependant: Dependant) -> set[str]:

@@ -69,10 +69,11 @@ class AdminCore:
         return _federation((yield Call("GET", f"/v1/federations/{federation_id}")))
 
     @staticmethod
-    def invite_flow(federation_id: str, label: str = "") -> Flow[str]:
-        """A one-time invite code to hand to one organisation, out of band."""
+    def invite_flow(federation_id: str, label: str = "", role: str = "client") -> Flow[str]:
+        """A one-time invite code to hand to one organisation, out of band: for its client,
+        or (``role="custodian"``) for its key custodian."""
         reply = yield Call("POST", f"/v1/federations/{federation_id}/invites",
-                           json={"label": label})
+                           json={"label": label, "role": role})
         return str(_json(reply)["code"])
 
     @staticmethod
@@ -154,8 +155,8 @@ class Admin(AdminCore):
     def federation(self, federation_id: str) -> FederationPublic:
         return self.transport.run(self.federation_flow(federation_id))
 
-    def invite(self, federation_id: str, label: str = "") -> str:
-        return self.transport.run(self.invite_flow(federation_id, label))
+    def invite(self, federation_id: str, label: str = "", role: str = "client") -> str:
+        return self.transport.run(self.invite_flow(federation_id, label, role))
 
     def clients(self, federation_id: str) -> list[ClientPublic]:
         return self.transport.run(self.clients_flow(federation_id))
@@ -211,8 +212,8 @@ class AsyncAdmin(AdminCore):
     async def federation(self, federation_id: str) -> FederationPublic:
         return await self.transport.run(self.federation_flow(federation_id))
 
-    async def invite(self, federation_id: str, label: str = "") -> str:
-        return await self.transport.run(self.invite_flow(federation_id, label))
+    async def invite(self, federation_id: str, label: str = "", role: str = "client") -> str:
+        return await self.transport.run(self.invite_flow(federation_id, label, role))
 
     async def clients(self, federation_id: str) -> list[ClientPublic]:
         return await self.transport.run(self.clients_flow(federation_id))

@@ -14,11 +14,13 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from blindsum.client_sdk.flows import Call, Flow
+from blindsum.client_sdk.threshold import collective_context_flow, threshold_params_of_protocol
 from blindsum.client_sdk.transport import LONG_POLL_SECONDS, Transport
 from blindsum.crypto import base64url
 from blindsum.crypto.ckks.encryptor import CkksEncryptor, sign_upload
 from blindsum.crypto.ckks.params import CkksParams
 from blindsum.crypto.ckks.stages import Stage
+from blindsum.crypto.ckks.threshold.ceremony import KeyContext
 from blindsum.errors import ConfigError, RoundStateError, ServiceUnavailableError
 from blindsum.wire import CkksProtocol, RoundPublic, announced
 from blindsum.wire.base import received
@@ -26,6 +28,8 @@ from blindsum.wire.base import received
 __all__ = ["CkksDriver", "CkksRound"]
 
 UPLOAD = Stage.UPLOAD.value
+_KEY_STAGES = frozenset(s.value for s in (Stage.KEY_COMMIT, Stage.KEY_REVEAL, Stage.KEY_CONFIRM))
+_AFTER_UPLOAD = frozenset({UPLOAD, Stage.DECRYPT.value})
 
 
 def params_from_protocol(protocol: Any) -> CkksParams:
@@ -42,24 +46,37 @@ def params_from_protocol(protocol: Any) -> CkksParams:
 
 class CkksRound:
     """One client's part in one CKKS round as flows: ``upload`` then ``wait``, or ``run``.
-    The public context is fetched by the first upload."""
+    The public context is fetched by the first upload. Under threshold custody
+    (``custody``: the round's key context, from the pinned custodian roster) the round
+    first waits for its key, and the context is built from a key t custodians confirmed."""
 
     def __init__(self, federation_id: str, round_: RoundPublic, *, client_id: int,
-                 identity_key: Ed25519PrivateKey) -> None:
+                 identity_key: Ed25519PrivateKey, custody: KeyContext | None = None) -> None:
         self.round = round_
         self.client_id = client_id
         self.identity_key = identity_key
         self.federation_url = f"/v1/federations/{federation_id}"
         self.url = f"{self.federation_url}/rounds/{round_.id}"
-        self.params = params_from_protocol(round_.protocol)
+        protocol = announced(CkksProtocol, round_.protocol)
+        if protocol.custody == "threshold":
+            if custody is None or custody.key_id != round_.id:
+                raise ConfigError("a threshold-custody round needs its key context")
+            self.params = threshold_params_of_protocol(protocol).ckks
+        else:
+            self.params = params_from_protocol(protocol)
+        self.custody = custody
         self.encryptor: CkksEncryptor | None = None
         self.uploaded_bytes = 0
 
     def upload(self, update: np.ndarray) -> Flow[None]:
         if self.encryptor is None:
-            reply = yield Call("GET", f"{self.federation_url}/ckks/public-context")
-            assert reply is not None
-            self.encryptor = CkksEncryptor(self.params, reply.content)
+            if self.custody is not None:
+                context = yield from collective_context_flow(self.custody)
+            else:
+                reply = yield Call("GET", f"{self.federation_url}/ckks/public-context")
+                assert reply is not None
+                context = reply.content
+            self.encryptor = CkksEncryptor(self.params, context)
         data = self.encryptor.encrypt(update)
         signature = sign_upload(self.identity_key, self.round.id.encode(), self.client_id,
                                 data)
@@ -68,37 +85,44 @@ class CkksRound:
                             "X-Blindsum-Signature": base64url.encode(signature)})
         self.uploaded_bytes += len(data)
 
-    def wait(self, *, timeout: float) -> Flow[RoundPublic]:
-        """Long-poll until the upload stage is over; raise if the round was aborted."""
-        give_up = time.monotonic() + timeout
-        while self.round.stage == UPLOAD:
+    def _wait_while(self, stages: frozenset[str], give_up: float) -> Flow[RoundPublic]:
+        """Long-poll while the round is in one of ``stages``; raise if it was aborted."""
+        while self.round.stage in stages:
             wait = max(0.0, min(LONG_POLL_SECONDS, give_up - time.monotonic()))
-            reply = yield Call("GET", self.url, params={"after": UPLOAD, "wait": wait},
+            reply = yield Call("GET", self.url, params={"after": self.round.stage, "wait": wait},
                                timeout=wait + 30)
             assert reply is not None
             self.round = received(RoundPublic, reply.json(), "a round")
-            if self.round.stage == UPLOAD and time.monotonic() >= give_up:
+            if self.round.stage in stages and time.monotonic() >= give_up:
                 raise ServiceUnavailableError(
-                    f"the round stayed open for {timeout:.0f} s; other clients may be slow")
+                    f"the round stayed in stage {self.round.stage!r} past the time allowed; "
+                    "other parties may be slow")
         if self.round.stage == Stage.ABORTED.value:
             raise RoundStateError(f"the round was aborted: {self.round.abort_reason}")
         return self.round
 
+    def wait(self, *, timeout: float) -> Flow[RoundPublic]:
+        """Long-poll until the round is over (its sum published); raise if it was aborted."""
+        return (yield from self._wait_while(_AFTER_UPLOAD, time.monotonic() + timeout))
+
     def run(self, update: np.ndarray, *, timeout: float = 3600.0) -> Flow[RoundPublic]:
+        give_up = time.monotonic() + timeout
+        yield from self._wait_while(_KEY_STAGES, give_up)
         if self.round.stage != UPLOAD:
             raise RoundStateError(f"the round is {self.round.stage!r}, not accepting uploads")
         yield from self.upload(update)
-        return (yield from self.wait(timeout=timeout))
+        return (yield from self._wait_while(_AFTER_UPLOAD, give_up))
 
 
 class CkksDriver:
     """:class:`CkksRound` over a synchronous :class:`Transport`."""
 
     def __init__(self, transport: Transport, federation_id: str, round_: RoundPublic,
-                 *, client_id: int, identity_key: Ed25519PrivateKey) -> None:
+                 *, client_id: int, identity_key: Ed25519PrivateKey,
+                 custody: KeyContext | None = None) -> None:
         self.transport = transport
         self.flows = CkksRound(federation_id, round_, client_id=client_id,
-                               identity_key=identity_key)
+                               identity_key=identity_key, custody=custody)
 
     @property
     def round(self) -> RoundPublic:

@@ -26,6 +26,7 @@ from blindsum.client_sdk.ckks_driver import CkksRound
 from blindsum.client_sdk.flows import Call, Flow, Sleep
 from blindsum.client_sdk.secagg_driver import SecAggRound
 from blindsum.client_sdk.state_files import write_json_atomically
+from blindsum.client_sdk.threshold import checked_custodians, custodians_flow, key_context
 from blindsum.client_sdk.transport import LONG_POLL_SECONDS
 from blindsum.crypto import base64url
 from blindsum.crypto.clipping import clip_to_norm
@@ -46,7 +47,7 @@ __all__ = ["PINNED_SETTINGS", "ClientCore", "ClientState", "new_state"]
 
 STATE_VERSION = 1
 PINNED_SETTINGS = ("mode", "dropout_rate", "corruption_rate", "min_clients", "client_dp",
-                   "delta", "epsilon_budget")
+                   "delta", "epsilon_budget", "custody", "custodians", "custodian_threshold")
 """The federation settings a client's protection and its privacy figures rest on: kept in
 the state file when it first sees them, and any later change is refused (a server cannot
 quietly weaken them, nor raise delta or the budget to make a spend read smaller). A pin
@@ -69,6 +70,7 @@ class ClientState:
     client_dp_rounds: int = 0  # rounds this client sent a distributed-DP update in
     client_dp_terms: list[dict[str, float]] = field(default_factory=list)  # per such round
     federation_pin: dict[str, Any] | None = None  # PINNED_SETTINGS as first seen
+    custodian_pin: list[dict[str, Any]] | None = None  # threshold custody: roster first seen
     version: int = STATE_VERSION
 
     def save(self, path: Path) -> None:
@@ -155,6 +157,16 @@ class ClientCore:
                                                       what="a roster identity_key")
                 for r in reply.json()}
 
+    def custodian_roster_flow(self, federation: FederationPublic
+                              ) -> Flow[list[dict[str, Any]]]:
+        """The custodians' public keys, pinned on first sight (see :mod:`.threshold`)."""
+        live = yield from custodians_flow(self.state.federation_id)
+        pinned = checked_custodians(live, self.state.custodian_pin, federation.custodians)
+        if self.state.custodian_pin is None:
+            self.state.custodian_pin = pinned
+            self._save()
+        return pinned
+
     def next_round_flow(self, *, timeout: float = 3600.0) -> Flow[RoundPublic]:
         """A round newer than the last one this client took part in, that includes it."""
         give_up = time.monotonic() + timeout
@@ -209,8 +221,12 @@ class ClientCore:
             if protocol.ddg is not None:
                 yield from self._check_client_level_budget(protocol.ddg)
         else:
-            protocol = CkksRound(self.state.federation_id, round_,
-                                 client_id=self.client_id, identity_key=self.identity_key)
+            custody = None
+            if federation.custody == "threshold":
+                custody = key_context(federation, round_.id,
+                                      (yield from self.custodian_roster_flow(federation)))
+            protocol = CkksRound(self.state.federation_id, round_, client_id=self.client_id,
+                                 identity_key=self.identity_key, custody=custody)
         self.state.last_round = max(self.state.last_round, round_.number)
         if isinstance(protocol, SecAggRound) and protocol.ddg is not None:
             self.state.client_dp_rounds += 1  # counted before sending: never undercounted

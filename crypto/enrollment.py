@@ -17,17 +17,24 @@ from blindsum.crypto.hazmat.signing import sign, verify_signature
 __all__ = ["enrollment_payload", "sign_enrollment", "verify_enrollment"]
 
 
-def enrollment_payload(federation_id: str, invite_code: str) -> bytes:
-    return canonical(b"blindsum/enroll", federation_id,
-                     hashlib.sha256(invite_code.encode()).digest())
+def enrollment_payload(federation_id: str, invite_code: str,
+                       exchange_key: bytes | None = None) -> bytes:
+    """A client's statement; a custodian's also names the X25519 key it receives
+    re-shares on (another domain, so neither proof serves as the other)."""
+    invite = hashlib.sha256(invite_code.encode()).digest()
+    if exchange_key is None:
+        return canonical(b"blindsum/enroll", federation_id, invite)
+    return canonical(b"blindsum/enroll-custodian", federation_id, invite, exchange_key)
 
 
-def sign_enrollment(identity_key: Ed25519PrivateKey, federation_id: str, invite_code: str) -> bytes:
-    """The enrolling client's proof of possession of ``identity_key``."""
-    return sign(identity_key, enrollment_payload(federation_id, invite_code))
+def sign_enrollment(identity_key: Ed25519PrivateKey, federation_id: str, invite_code: str,
+                    exchange_key: bytes | None = None) -> bytes:
+    """The enrolling party's proof of possession of ``identity_key``."""
+    return sign(identity_key, enrollment_payload(federation_id, invite_code, exchange_key))
 
 
 def verify_enrollment(public_key: bytes, proof: bytes, federation_id: str,
-                      invite_code: str) -> None:
+                      invite_code: str, exchange_key: bytes | None = None) -> None:
     """Raise :class:`~blindsum.errors.InvalidSignatureError` unless ``proof`` is valid."""
-    verify_signature(public_key, proof, enrollment_payload(federation_id, invite_code))
+    verify_signature(public_key, proof,
+                     enrollment_payload(federation_id, invite_code, exchange_key))

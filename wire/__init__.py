@@ -4,10 +4,20 @@ Routes take and return them (the OpenAPI is generated from them), the SDK builds
 reads them, and rows become responses through ``model_validate(row)``.
 """
 
+from blindsum.wire.custody import (
+    ContributionPublic,
+    DecryptionRequestPublic,
+    KeyCommitmentMessage,
+    KeyConfirmationMessage,
+    RoundKeyPublic,
+)
 from blindsum.wire.dp_event import EVENT_FIELDS, DPEvent
 from blindsum.wire.federations import (
     ClientDPSpec,
     ClientPublic,
+    CustodianEnrollRequest,
+    CustodianEnrollResponse,
+    CustodianPublic,
     EnrollRequest,
     EnrollResponse,
     FederationCreate,
@@ -28,6 +38,9 @@ from blindsum.wire.rounds import DPEventReport, LedgerRecorded, RoundPublic, Upl
 from blindsum.wire.types import SIGNATURE_PATTERN
 
 __all__ = ["EVENT_FIELDS", "SIGNATURE_PATTERN", "CkksProtocol", "ClientDPSpec", "ClientPublic",
+           "ContributionPublic", "CustodianEnrollRequest", "CustodianEnrollResponse",
+           "CustodianPublic", "DecryptionRequestPublic", "KeyCommitmentMessage",
+           "KeyConfirmationMessage", "RoundKeyPublic",
            "DPEvent", "DistributedDP", "Protocol", "SecAggProtocol", "announced",
            "DPEventReport", "EnrollRequest", "EnrollResponse", "FederationCreate",
            "FederationPublic", "InviteCreate", "InvitePublic", "LedgerRecorded",

@@ -9,10 +9,13 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field
 
 from blindsum.wire.base import WireModel
-from blindsum.wire.types import Float, IdentityKey, Int, Signature
+from blindsum.wire.types import ExchangeKey, Float, IdentityKey, Int, Signature
 
-__all__ = ["ClientDPSpec", "ClientPublic", "EnrollRequest", "EnrollResponse", "FederationCreate",
+__all__ = ["ClientDPSpec", "ClientPublic", "CustodianEnrollRequest", "CustodianEnrollResponse",
+           "CustodianPublic", "EnrollRequest", "EnrollResponse", "FederationCreate",
            "FederationPublic", "InviteCreate", "InvitePublic", "ParameterSpec", "UpdateRuleSpec"]
+
+Custody = Literal["local", "threshold"]
 
 
 class ParameterSpec(WireModel):
@@ -53,6 +56,13 @@ class FederationCreate(WireModel):
     delta: Float = Field(default=1e-5, gt=0, lt=1)
     update_rule: UpdateRuleSpec = Field(default_factory=UpdateRuleSpec)
     client_dp: ClientDPSpec | None = None
+    custody: Custody = Field(default="local", description=(
+        "ckks: who holds the decryption key. threshold: m custodians (the sites), any t of "
+        "which decrypt the round's sum and t - 1 learn nothing; local: one key in the "
+        "aggregator's trust domain (single-custodian mode)"))
+    custodians: Int = Field(default=3, ge=1, le=32, description="threshold custody: m")
+    custodian_threshold: Int = Field(default=2, ge=1, le=32,
+                                     description="threshold custody: t, with 1 <= t <= m")
 
 
 class FederationPublic(WireModel):
@@ -72,11 +82,16 @@ class FederationPublic(WireModel):
     delta: float
     update_rule: UpdateRuleSpec
     client_dp: ClientDPSpec | None
+    custody: Custody = "local"
+    custodians: int = 0
+    custodian_threshold: int = 0
     created_at: datetime
 
 
 class InviteCreate(WireModel):
     label: str = Field(default="", max_length=200)
+    role: Literal["client", "custodian"] = Field(
+        default="client", description="who may enroll with it: a client or a key custodian")
 
 
 class InvitePublic(WireModel):
@@ -103,4 +118,28 @@ class ClientPublic(WireModel):
     federation_id: str
     label: str
     identity_key: IdentityKey
+    enrolled_at: datetime
+
+
+class CustodianEnrollRequest(WireModel):
+    invite_code: str = Field(min_length=10, max_length=100)
+    identity_key: IdentityKey
+    exchange_key: ExchangeKey = Field(description="receives the other custodians' re-shares")
+    proof: Signature = Field(description="Ed25519 signature over the custodian enrollment "
+                                         "payload (binds the exchange key)")
+    label: str = Field(default="", max_length=200)
+
+
+class CustodianEnrollResponse(WireModel):
+    custodian_index: int = Field(description="this custodian's index, 1..m")
+    federation_id: str
+    token: str = Field(description="Bearer token; shown only in this response")
+
+
+class CustodianPublic(WireModel):
+    custodian_index: int = Field(validation_alias=AliasChoices("custodian_index", "index"))
+    federation_id: str
+    label: str
+    identity_key: IdentityKey
+    exchange_key: ExchangeKey
     enrolled_at: datetime

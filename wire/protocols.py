@@ -60,6 +60,13 @@ class CkksProtocol(WireModel):
     max_clients: int
     max_abs: float
     upload_bytes: int
+    custody: Literal["local", "threshold"] = "local"
+    custodians: int | None = Field(default=None, description="threshold custody: m")
+    threshold: int | None = Field(default=None, description="threshold custody: t")
+    statistical_bits: int | None = Field(default=None, description=(
+        "threshold custody: the flooding hides the key to statistical distance 2^-this"))
+    max_ciphertexts: int | None = Field(default=None, description=(
+        "threshold custody: ciphertexts one key share may partially decrypt"))
 
 
 Protocol = Annotated[SecAggProtocol | CkksProtocol, Field(discriminator="mode")]

@@ -11,8 +11,8 @@ from pydantic import BeforeValidator, PlainSerializer, PlainValidator, WithJsonS
 from blindsum.crypto import base64url
 from blindsum.errors import MalformedMessageError
 
-__all__ = ["SIGNATURE_PATTERN", "Float", "IdentityKey", "Int", "RoundSeed", "Signature",
-           "exact_base64url_pattern"]
+__all__ = ["SIGNATURE_PATTERN", "Digest", "ExchangeKey", "Float", "IdentityKey", "Int",
+           "RoundSeed", "Signature", "exact_base64url_pattern"]
 
 
 def exact_base64url_pattern(size: int) -> str:
@@ -49,6 +49,10 @@ Signature = Annotated[bytes, PlainValidator(_decoder(64)), _AS_TEXT,
                       _b64_schema(64, "Ed25519 signature (64 bytes), base64url")]
 RoundSeed = Annotated[bytes, PlainValidator(_decoder(32)), _AS_TEXT,
                       _b64_schema(32, "the round's public seed (32 bytes), base64url")]
+ExchangeKey = Annotated[bytes, PlainValidator(_decoder(32)), _AS_TEXT,
+                        _b64_schema(32, "raw X25519 public key (32 bytes), base64url")]
+Digest = Annotated[bytes, PlainValidator(_decoder(32)), _AS_TEXT,
+                   _b64_schema(32, "a SHA-256 digest (32 bytes), base64url")]
 
 
 def _not_a_boolean(value: object) -> object:

@@ -15,7 +15,15 @@ from blindsum.aggregator import federations as feds
 from blindsum.aggregator.models import ClientRow
 from blindsum.aggregator.report_html import report_html
 from blindsum.api.bodies import OCTETS, octet_body_doc, read_exact
-from blindsum.api.deps import AdminDep, AdminOrClient, BlobsDep, CurrentClient, SessionDep, finished
+from blindsum.api.deps import (
+    AdminDep,
+    AdminOrClient,
+    AdminOrMember,
+    BlobsDep,
+    CurrentClient,
+    SessionDep,
+    finished,
+)
 from blindsum.api.problems import problem_responses
 from blindsum.errors import NotFoundError
 from blindsum.wire import (
@@ -44,9 +52,10 @@ def create_federation(body: FederationCreate, request: Request, session: Session
     return finished(session, FederationPublic.model_validate(row))
 
 
-@router.get("/{federation_id}", summary="A federation's settings (admin and its clients)")
+@router.get("/{federation_id}",
+            summary="A federation's settings (admin, its clients and custodians)")
 def get_federation(federation_id: str, session: SessionDep,
-                   caller: AdminOrClient) -> FederationPublic:
+                   caller: AdminOrMember) -> FederationPublic:
     if caller is not None and caller.federation_id != federation_id:
         raise NotFoundError("no such federation")
     return finished(session,
@@ -83,7 +92,8 @@ async def set_global(federation_id: str, request: Request, session: SessionDep,
 def create_invite(federation_id: str, body: InviteCreate, request: Request,
                   session: SessionDep, _admin: AdminDep) -> InvitePublic:
     ttl = timedelta(seconds=request.app.state.settings.invite_ttl_seconds)
-    code, row = feds.create_invite(session, federation_id, label=body.label, ttl=ttl)
+    code, row = feds.create_invite(session, federation_id, label=body.label, ttl=ttl,
+                                   role=body.role)
     return finished(session, InvitePublic(code=code, federation_id=row.federation_id,
                                           expires_at=row.expires_at))
 
@@ -107,9 +117,10 @@ def list_clients(federation_id: str, session: SessionDep,
     return finished(session, [ClientPublic.model_validate(r) for r in rows])
 
 
-@router.get("/{federation_id}/roster", summary="Identity keys of the federation (clients)")
-def roster(federation_id: str, session: SessionDep, me: CurrentClient) -> list[ClientPublic]:
-    if me.federation_id != federation_id:
+@router.get("/{federation_id}/roster",
+            summary="Identity keys of the federation's clients (its clients and custodians)")
+def roster(federation_id: str, session: SessionDep, me: AdminOrMember) -> list[ClientPublic]:
+    if me is not None and me.federation_id != federation_id:
         raise NotFoundError("no such federation")
     rows = session.scalars(select(ClientRow).where(ClientRow.federation_id == federation_id)
                            .order_by(ClientRow.id))

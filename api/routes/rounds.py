@@ -14,9 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from blindsum.aggregator import ckks_rounds, ledger, rounds, secagg_rounds
 from blindsum.aggregator import federations as feds
 from blindsum.aggregator.deadlines import close_current_stage
-from blindsum.aggregator.models import ClientRow, FederationRow, RoundRow
+from blindsum.aggregator.models import ClientRow, CustodianRow, FederationRow, RoundRow
 from blindsum.api.bodies import OCTETS, octet_body_doc, read_exact
-from blindsum.api.deps import AdminDep, AdminOrClient, BlobsDep, CurrentClient, SessionDep, finished
+from blindsum.api.deps import AdminDep, AdminOrMember, BlobsDep, CurrentClient, SessionDep, finished
 from blindsum.api.problems import problem_responses
 from blindsum.crypto import base64url
 from blindsum.crypto.ckks.wire import upload_size
@@ -38,7 +38,7 @@ def _public(row: RoundRow) -> RoundPublic:
     return RoundPublic.model_validate(row)
 
 
-def _member(federation_id: str, caller: ClientRow | None) -> None:
+def _member(federation_id: str, caller: ClientRow | CustodianRow | None) -> None:
     if caller is not None and caller.federation_id != federation_id:
         raise NotFoundError("no such federation")
 
@@ -91,7 +91,7 @@ async def _watch(request: Request, session: SessionDep, blobs: BlobsDep, federat
 
 @router.get("/rounds/current", summary="The newest round (poll or long-poll it to follow stages)")
 async def current(federation_id: str, request: Request, session: SessionDep, blobs: BlobsDep,
-                  caller: AdminOrClient, after: AfterQuery = None,
+                  caller: AdminOrMember, after: AfterQuery = None,
                   wait: WaitQuery = 0.0) -> RoundPublic:
     _member(federation_id, caller)
     return await _watch(request, session, blobs, federation_id, None, after, wait)
@@ -99,7 +99,7 @@ async def current(federation_id: str, request: Request, session: SessionDep, blo
 
 @router.get("/rounds/{round_id}", summary="One round (poll or long-poll it to follow stages)")
 async def get_round(federation_id: str, round_id: str, request: Request, session: SessionDep,
-                    blobs: BlobsDep, caller: AdminOrClient, after: AfterQuery = None,
+                    blobs: BlobsDep, caller: AdminOrMember, after: AfterQuery = None,
                     wait: WaitQuery = 0.0) -> RoundPublic:
     _member(federation_id, caller)
     return await _watch(request, session, blobs, federation_id, round_id, after, wait)
@@ -108,7 +108,7 @@ async def get_round(federation_id: str, round_id: str, request: Request, session
 @router.get("/ckks/public-context", summary="The CKKS public context (no secret key)",
             response_class=Response, responses={200: {"content": {OCTETS: {}}}})
 def public_context(federation_id: str, session: SessionDep, blobs: BlobsDep,
-                   caller: AdminOrClient) -> Response:
+                   caller: AdminOrMember) -> Response:
     _member(federation_id, caller)
     return finished(session, Response(ckks_rounds.public_context(session, blobs, federation_id),
                                       media_type=OCTETS))
@@ -175,7 +175,7 @@ def _closed_result(session: SessionDep, blobs: BlobsDep, federation_id: str,
 @router.get("/rounds/{round_id}/result/sum", summary="The closed round's sum (float64 LE)",
             response_class=Response, responses={200: {"content": {OCTETS: {}}}})
 def result_sum(federation_id: str, round_id: str, session: SessionDep, blobs: BlobsDep,
-               caller: AdminOrClient) -> Response:
+               caller: AdminOrMember) -> Response:
     _member(federation_id, caller)
     row, data = _closed_result(session, blobs, federation_id, round_id)
     headers = {"X-Blindsum-Contributors": str(len(row.contributors or []))}
@@ -186,7 +186,7 @@ def result_sum(federation_id: str, round_id: str, session: SessionDep, blobs: Bl
             summary="The closed round's average: the sum over the contributors (float64 LE)",
             response_class=Response, responses={200: {"content": {OCTETS: {}}}})
 def result_average(federation_id: str, round_id: str, session: SessionDep, blobs: BlobsDep,
-                   caller: AdminOrClient) -> Response:
+                   caller: AdminOrMember) -> Response:
     _member(federation_id, caller)
     row, data = _closed_result(session, blobs, federation_id, round_id)
     count = len(row.contributors or [])

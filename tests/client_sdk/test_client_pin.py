@@ -58,6 +58,7 @@ def test_a_pin_from_an_older_sdk_gains_the_new_settings_on_first_sight() -> None
                                           "min_clients", "client_dp")}
     state = _state(federation_pin=dict(old_pin))
     assert _client(state, FEDERATION).federation().delta == 1e-5
-    assert state.federation_pin == dict(old_pin, delta=1e-5, epsilon_budget=20.5)
+    assert state.federation_pin == dict(old_pin, delta=1e-5, epsilon_budget=20.5,
+                                        custody="local", custodians=0, custodian_threshold=0)
     with pytest.raises(ConfigError, match="delta"):
         _client(state, dict(FEDERATION, delta=1e-3)).federation()

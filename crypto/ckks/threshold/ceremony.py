@@ -45,13 +45,14 @@ from blindsum.crypto.ckks.threshold.params import ThresholdParams
 from blindsum.crypto.ckks.threshold.residues import decode_residues, encode_residues
 from blindsum.crypto.hazmat.canonical import canonical
 from blindsum.crypto.hazmat.csprng import RandomSource
-from blindsum.crypto.hazmat.kex import derive_pair_key, open_envelope, seal_envelope
+from blindsum.crypto.hazmat.kex import derive_pair_key, open_envelope, public_bytes, seal_envelope
 from blindsum.crypto.hazmat.rns import RnsBasis
-from blindsum.crypto.hazmat.signing import sign, verify_signature
+from blindsum.crypto.hazmat.signing import identity_public_bytes, sign, verify_signature
 from blindsum.errors import ConfigError, ProtocolError, ThresholdNotMetError
 
 __all__ = ["CustodianEntry", "CustodianKeygen", "KeyCommitment", "KeyConfirmation",
-           "KeyContext", "KeyReveal", "assemble_collective_key", "check_collective_key"]
+           "KeyContext", "KeyReveal", "assemble_collective_key", "check_collective_key",
+           "key_digest", "verify_commitment", "verify_confirmation", "verify_reveal"]
 
 _CONTEXT = b"ckks-threshold/key-context"
 _COMMIT = b"ckks-threshold/key-commitment"
@@ -163,9 +164,16 @@ def _reshare_aad(context: KeyContext, dealer: int, holder: int) -> bytes:
     return canonical(_RESHARE, context.digest, dealer, holder)
 
 
-def _key_digest(context: KeyContext, b: np.ndarray) -> bytes:
+def key_digest(context: KeyContext, b: np.ndarray) -> bytes:
+    """What a confirmation signs: the context and the collective key's ``b``."""
     return hashlib.sha256(canonical(_KEY, context.digest, encode_residues(
         keys.key_basis(context.params.ckks), b))).digest()
+
+
+def verify_commitment(context: KeyContext, commitment: KeyCommitment) -> None:
+    """One commitment is signed by the custodian it names (the service checks on receipt)."""
+    verify_signature(context.entry(commitment.index).identity_key, commitment.signature,
+                     _commit_payload(context, commitment.index, commitment.commitment))
 
 
 def _checked_commitments(context: KeyContext,
@@ -175,8 +183,7 @@ def _checked_commitments(context: KeyContext,
     for c in commitments:
         if c.index in out:
             raise ProtocolError(f"custodian {c.index} committed twice")
-        verify_signature(context.entry(c.index).identity_key, c.signature,
-                         _commit_payload(context, c.index, c.commitment))
+        verify_commitment(context, c)
         out[c.index] = c
     if len(out) < context.params.threshold:
         raise ThresholdNotMetError(
@@ -188,7 +195,6 @@ def _checked_commitments(context: KeyContext,
 def _checked_reveals(context: KeyContext, committed: Mapping[int, KeyCommitment],
                      reveals: Sequence[KeyReveal]) -> dict[int, np.ndarray]:
     """Every committed custodian's ``b_j``, each opening its commitment under this list."""
-    key_basis = keys.key_basis(context.params.ckks)
     listed = _list_digest(context, list(committed.values()))
     by_index = {}
     for r in reveals:
@@ -198,17 +204,31 @@ def _checked_reveals(context: KeyContext, committed: Mapping[int, KeyCommitment]
     if set(by_index) != set(committed):
         raise ProtocolError("the reveals are not exactly the committed custodians'; the "
                             "ceremony must start again without the missing ones")
-    shares = {}
-    for index, r in by_index.items():
-        verify_signature(context.entry(index).identity_key, r.signature,
-                         _reveal_payload(context, index, r.public_share, listed, r.envelopes))
-        if _commitment(context, index, r.public_share) != committed[index].commitment:
-            raise ProtocolError(f"custodian {index}'s key share does not open its commitment")
-        if set(r.envelopes) != {c.index for c in context.custodians} - {index}:
-            raise ProtocolError(f"custodian {index} did not deal a share to every custodian")
-        shares[index] = decode_residues(key_basis, r.public_share,
-                                        what="a custodian's public key share")
-    return shares
+    return {index: _checked_reveal(context, committed, listed, r)
+            for index, r in by_index.items()}
+
+
+def _checked_reveal(context: KeyContext, committed: Mapping[int, KeyCommitment],
+                    listed: bytes, reveal: KeyReveal) -> np.ndarray:
+    index = reveal.index
+    if index not in committed:
+        raise ProtocolError(f"custodian {index} revealed without having committed")
+    verify_signature(context.entry(index).identity_key, reveal.signature,
+                     _reveal_payload(context, index, reveal.public_share, listed,
+                                     reveal.envelopes))
+    if _commitment(context, index, reveal.public_share) != committed[index].commitment:
+        raise ProtocolError(f"custodian {index}'s key share does not open its commitment")
+    if set(reveal.envelopes) != {c.index for c in context.custodians} - {index}:
+        raise ProtocolError(f"custodian {index} did not deal a share to every custodian")
+    return decode_residues(keys.key_basis(context.params.ckks), reveal.public_share,
+                           what="a custodian's public key share")
+
+
+def verify_reveal(context: KeyContext, commitments: Sequence[KeyCommitment],
+                  reveal: KeyReveal) -> None:
+    """One reveal opens its sender's commitment under this list (checked on receipt)."""
+    committed = _checked_commitments(context, commitments)
+    _checked_reveal(context, committed, _list_digest(context, list(committed.values())), reveal)
 
 
 def assemble_collective_key(context: KeyContext, commitments: Sequence[KeyCommitment],
@@ -226,18 +246,23 @@ def check_collective_key(context: KeyContext, key: keys.CollectiveKey,
     key, so at least one honest custodian checked it is the committed contributors' sum."""
     if key.seed != context.seed:
         raise ProtocolError("the key was not made over this context's common polynomial")
-    digest = _key_digest(context, key.b)
+    digest = key_digest(context, key.b)
     signers = set()
     for c in confirmations:
         if c.key_digest != digest:
             continue
-        verify_signature(context.entry(c.index).identity_key, c.signature,
-                         canonical(_CONFIRM, context.digest, c.index, c.key_digest))
+        verify_confirmation(context, c)
         signers.add(c.index)
     if len(signers) < context.params.threshold:
         raise ThresholdNotMetError(
             f"{len(signers)} custodians confirmed this key; clients encrypt only under a key "
             f"at least {context.params.threshold} confirmed")
+
+
+def verify_confirmation(context: KeyContext, confirmation: KeyConfirmation) -> None:
+    verify_signature(context.entry(confirmation.index).identity_key, confirmation.signature,
+                     canonical(_CONFIRM, context.digest, confirmation.index,
+                               confirmation.key_digest))
 
 
 class CustodianKeygen:
@@ -246,7 +271,11 @@ class CustodianKeygen:
 
     def __init__(self, context: KeyContext, index: int, identity_key: Ed25519PrivateKey,
                  exchange_key: X25519PrivateKey, rng: RandomSource) -> None:
-        context.entry(index)
+        entry = context.entry(index)
+        if (entry.identity_key, entry.exchange_key) != (
+                identity_public_bytes(identity_key), public_bytes(exchange_key)):
+            raise ProtocolError("the roster this key is made for does not list this custodian's "
+                                "own keys at its index; refusing to take part")
         self.context, self.index = context, index
         self._identity, self._exchange, self._rng = identity_key, exchange_key, rng
         self._secret: keys.KeyShare | None = None
@@ -307,7 +336,7 @@ class CustodianKeygen:
                 received[r.index] = decode_residues(basis, plain, what="a re-share")
         share = keys.combine_reshares(self.context.params.ckks, self.index, received)
         self._own_share = None
-        digest = _key_digest(self.context, key.b)
+        digest = key_digest(self.context, key.b)
         confirmation = KeyConfirmation(self.index, digest, sign(
             self._identity, canonical(_CONFIRM, self.context.digest, self.index, digest)))
         return confirmation, share, key
