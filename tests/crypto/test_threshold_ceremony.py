@@ -148,10 +148,10 @@ def test_the_rogue_key_attack_works_without_commitments_and_fails_with_them() ->
     rogue_key = keys.CollectiveKey(ckks, custodians.context.seed, naive)
     with pytest.raises(ThresholdNotMetError):  # the attacker's own confirmation is not t
         check_collective_key(custodians.context, rogue_key,
-                             [KeyConfirmation(3, ceremony._key_digest(custodians.context, naive),
+                             [KeyConfirmation(3, ceremony.key_digest(custodians.context, naive),
                                               sign(custodians.identity[3], ceremony.canonical(
                                                   ceremony._CONFIRM, custodians.context.digest,
-                                                  3, ceremony._key_digest(custodians.context,
+                                                  3, ceremony.key_digest(custodians.context,
                                                                           naive))))])
 
 
