@@ -22,7 +22,7 @@ from blindsum.crypto.ckks.custody import LocalKeyCustody
 from blindsum.crypto.ckks.params import CkksParams
 from blindsum.crypto.ckks.stages import Stage
 from blindsum.crypto.ckks.wire import decode_upload, upload_size
-from blindsum.errors import BlindsumError, MalformedMessageError, NotFoundError
+from blindsum.errors import BlindsumError, MalformedMessageError, NotFoundError, RoundStateError
 from blindsum.wire import CkksProtocol
 
 __all__ = ["close_upload_stage", "create_custody", "params_of", "protocol_for", "public_context",
@@ -118,9 +118,12 @@ def submit_upload(session: Session, blobs: BlobStore, federation: FederationRow,
         writer.discard()  # a refused upload leaves no bytes behind
     if rounds.stage_message_count(session, round_row.id, STAGE) == len(round_row.participants):
         if federation.custody == "threshold":
-            custody_rounds.close_stage(session, blobs, round_row)
+            custody_rounds.close_when_complete(session, blobs, round_row)
         else:
-            close_upload_stage(session, blobs, federation, round_row, kek)
+            try:
+                close_upload_stage(session, blobs, federation, round_row, kek)
+            except RoundStateError:  # two last uploads at once: the other request closed it
+                session.rollback()
     return new
 
 

@@ -11,6 +11,8 @@ decryptions of the round's sum. Stages (:data:`~blindsum.crypto.ckks.stages.THRE
   would lack a committed share: open a new round);
 * ``key-confirm``: custodians confirm the assembled key; at least t move the round on;
 * ``upload``: the clients' encrypted updates (:mod:`.ckks_rounds`);
+* ``agree``: custodians vote for the round's contributor set (each votes once per round,
+  :mod:`~blindsum.crypto.ckks.threshold.custodian`); all m, or q at the deadline, move on;
 * ``decrypt``: an active set of t custodians is named; when all t partials are in, the
   stage's deadline is set to now and the next sweep fuses them. A set that misses its
   deadline is replaced by one that prefers custodians that answered.
@@ -33,22 +35,24 @@ from blindsum.aggregator.models import CustodianRow, FederationRow, RoundRow
 from blindsum.crypto.ckks.accumulator import EncryptedSumAccumulator
 from blindsum.crypto.ckks.stages import Stage
 from blindsum.crypto.ckks.threshold import ceremony
+from blindsum.crypto.ckks.threshold.custodian import ContributorSet, SetVote, verify_vote
 from blindsum.crypto.ckks.threshold.decryption import decode, fuse
 from blindsum.crypto.ckks.threshold.framing import decode_reveal
 from blindsum.crypto.ckks.threshold.keys import CollectiveKey, data_basis, key_basis
 from blindsum.crypto.ckks.threshold.params import ThresholdParams
 from blindsum.crypto.ckks.threshold.residues import decode_residues, encode_residues, residues_size
 from blindsum.errors import BlindsumError, NotFoundError, ProtocolError, RoundStateError
-from blindsum.wire import KeyCommitmentMessage, KeyConfirmationMessage
+from blindsum.wire import KeyCommitmentMessage, KeyConfirmationMessage, SetVoteMessage
 
-__all__ = ["MAX_DECRYPT_ATTEMPTS", "close_stage", "commitments", "key_context", "params_of",
-           "partial_size", "reveal_blob", "round_key", "collective_key_blob", "submit_commitment",
-           "submit_confirmation", "submit_partial", "submit_reveal"]
+__all__ = ["MAX_DECRYPT_ATTEMPTS", "close_stage", "close_when_complete", "collective_key_blob",
+           "commitments", "contributor_set", "key_context", "params_of", "partial_size",
+           "reveal_blob", "round_key", "submit_commitment", "submit_confirmation",
+           "submit_partial", "submit_reveal", "submit_vote", "votes"]
 
 MAX_DECRYPT_ATTEMPTS = 3
 """Active sets tried before a round gives up on its custodians (each costs flooding budget)."""
 COMMIT, REVEAL, CONFIRM = Stage.KEY_COMMIT.value, Stage.KEY_REVEAL.value, Stage.KEY_CONFIRM.value
-UPLOAD, DECRYPT = Stage.UPLOAD.value, Stage.DECRYPT.value
+UPLOAD, AGREE, DECRYPT = Stage.UPLOAD.value, Stage.AGREE.value, Stage.DECRYPT.value
 
 
 def params_of(federation: FederationRow) -> ThresholdParams:
@@ -115,7 +119,7 @@ def submit_commitment(session: Session, blobs: BlobStore, federation: Federation
     new = _record(session, round_row, COMMIT, custodian, message.model_dump_json().encode())
     session.commit()
     if rounds.stage_message_count(session, round_row.id, COMMIT) == federation.custodians:
-        close_stage(session, blobs, round_row)
+        close_when_complete(session, blobs, round_row)
     return new
 
 
@@ -139,7 +143,7 @@ def submit_reveal(session: Session, blobs: BlobStore, federation: FederationRow,
     session.commit()
     committed = {c.index for c in commitments(session, round_row)}
     if rounds.stage_message_count(session, round_row.id, REVEAL) == len(committed):
-        close_stage(session, blobs, round_row)
+        close_when_complete(session, blobs, round_row)
     return new
 
 
@@ -178,7 +182,39 @@ def submit_confirmation(session: Session, blobs: BlobStore, federation: Federati
     session.commit()
     if rounds.stage_message_count(session, round_row.id, CONFIRM) == len(
             _state(round_row).get("committed", [])):
-        close_stage(session, blobs, round_row)
+        close_when_complete(session, blobs, round_row)
+    return new
+
+
+def contributor_set(session: Session, round_row: RoundRow) -> ContributorSet:
+    """The uploads the round's sum is made of: each client and its upload's SHA-256 (the
+    blob store names blobs by it)."""
+    return ContributorSet(tuple((m.sender, bytes.fromhex(m.blob or ""))
+                                for m in rounds.stage_messages(session, round_row.id, UPLOAD)))
+
+
+def votes(session: Session, round_row: RoundRow) -> list[SetVote]:
+    out = []
+    for m in rounds.stage_messages(session, round_row.id, AGREE):
+        v = SetVoteMessage.model_validate_json(m.body)
+        out.append(SetVote(v.custodian_index, v.set_digest, v.signature))
+    return out
+
+
+def submit_vote(session: Session, blobs: BlobStore, federation: FederationRow,
+                round_row: RoundRow, custodian: CustodianRow, message: SetVoteMessage) -> bool:
+    if message.custodian_index != custodian.index:
+        raise ProtocolError("a custodian votes under its own index only")
+    context = key_context(session, federation, round_row.id)
+    set_vote = SetVote(message.custodian_index, message.set_digest, message.signature)
+    verify_vote(context, set_vote)
+    if set_vote.set_digest != contributor_set(session, round_row).digest(context):
+        raise ProtocolError("this vote is for another set of contributions than the round's")
+    rounds.lock_stage(session, round_row, AGREE)
+    new = _record(session, round_row, AGREE, custodian, message.model_dump_json().encode())
+    session.commit()
+    if rounds.stage_message_count(session, round_row.id, AGREE) == federation.custodians:
+        close_when_complete(session, blobs, round_row)
     return new
 
 
@@ -212,6 +248,15 @@ def submit_partial(session: Session, blobs: BlobStore, federation: FederationRow
         round_row.stage_deadline = datetime.now(UTC)  # the sweeper fuses, not this request
     session.commit()
     return new
+
+
+def close_when_complete(session: Session, blobs: BlobStore, round_row: RoundRow) -> None:
+    """Close the stage the last message completed; concurrent last messages may each see
+    the stage complete, and one of them closes it (the others' messages are stored)."""
+    try:
+        close_stage(session, blobs, round_row)
+    except RoundStateError:
+        session.rollback()
 
 
 def close_stage(session: Session, blobs: BlobStore, round_row: RoundRow) -> None:
@@ -277,13 +322,25 @@ def _close_upload(session: Session, blobs: BlobStore, federation: FederationRow,
         raise RoundStateError(f"only {len(uploads)} clients uploaded; the federation needs "
                               f"{federation.min_clients} before a sum is decrypted")
     round_row.contributors = sorted(m.sender for m in uploads)
+    rounds.advance(round_row, AGREE, federation.stage_timeout_seconds)
+
+
+def _close_agree(session: Session, blobs: BlobStore, federation: FederationRow,
+                 round_row: RoundRow) -> None:
+    voted = sorted(v.index for v in votes(session, round_row))
+    quorum = params_of(federation).set_quorum
+    if len(voted) < quorum:
+        raise RoundStateError(f"{len(voted)} custodians agreed on the round's contributors; "
+                              f"{quorum} must before its sum is decrypted (are custodians "
+                              "offline?)")
+    round_row.custody = {**_state(round_row), "voted": voted}
     _next_active_set(federation, round_row)
     rounds.advance(round_row, DECRYPT, federation.stage_timeout_seconds)
 
 
 def _next_active_set(federation: FederationRow, round_row: RoundRow) -> None:
     """Name t custodians to decrypt: first those that answered the last attempt, then
-    those that confirmed the key and were not tried, then the rest."""
+    those that voted (they are online) and were not tried, then the rest."""
     state = _state(round_row)
     attempt = int(state.get("attempt", 0)) + 1
     if attempt > MAX_DECRYPT_ATTEMPTS:
@@ -291,9 +348,9 @@ def _next_active_set(federation: FederationRow, round_row: RoundRow) -> None:
                               "in time; open a new round when custodians are online")
     answered = sorted(int(i) for i in state.get("partials", {}))
     tried = set(state.get("tried", []))
-    confirmed = state.get("confirmed", [])
+    voted = state.get("voted", [])
     everyone = range(1, federation.custodians + 1)
-    order = answered + [i for i in confirmed if i not in tried] + \
+    order = answered + [i for i in voted if i not in tried] + \
         [i for i in everyone if i not in tried] + list(everyone)
     active = list(dict.fromkeys(order))[: federation.custodian_threshold]
     round_row.custody = {**state, "attempt": attempt, "active": sorted(active), "partials": {},
@@ -324,4 +381,4 @@ def _close_decrypt(session: Session, blobs: BlobStore, federation: FederationRow
 
 
 _CLOSERS = {COMMIT: _close_commit, REVEAL: _close_reveal, CONFIRM: _close_confirm,
-            UPLOAD: _close_upload, DECRYPT: _close_decrypt}
+            UPLOAD: _close_upload, AGREE: _close_agree, DECRYPT: _close_decrypt}

@@ -29,7 +29,7 @@ __all__ = ["CkksDriver", "CkksRound"]
 
 UPLOAD = Stage.UPLOAD.value
 _KEY_STAGES = frozenset(s.value for s in (Stage.KEY_COMMIT, Stage.KEY_REVEAL, Stage.KEY_CONFIRM))
-_AFTER_UPLOAD = frozenset({UPLOAD, Stage.DECRYPT.value})
+_AFTER_UPLOAD = frozenset({UPLOAD, Stage.AGREE.value, Stage.DECRYPT.value})
 
 
 def params_from_protocol(protocol: Any) -> CkksParams:

@@ -28,7 +28,6 @@ from blindsum.client_sdk.threshold import (
     checked_custodians,
     custodians_flow,
     key_context,
-    threshold_params,
 )
 from blindsum.client_sdk.transport import LONG_POLL_SECONDS, Transport
 from blindsum.crypto import base64url
@@ -39,13 +38,16 @@ from blindsum.crypto.ckks.threshold.ceremony import (
     KeyContext,
 )
 from blindsum.crypto.ckks.threshold.custodian import (
+    ContributorSet,
     CustodianLedger,
     DecryptionRequest,
+    SetVote,
     SignedUpload,
     decide_and_decrypt,
+    vote,
 )
 from blindsum.crypto.ckks.threshold.framing import decode_reveal, encode_reveal
-from blindsum.crypto.ckks.threshold.keys import ThresholdKeyShare, data_basis
+from blindsum.crypto.ckks.threshold.keys import ThresholdKeyShare
 from blindsum.crypto.ckks.threshold.residues import decode_residues, encode_residues, residues_size
 from blindsum.crypto.enrollment import sign_enrollment
 from blindsum.crypto.identity import (
@@ -64,6 +66,7 @@ from blindsum.wire import (
     KeyCommitmentMessage,
     KeyConfirmationMessage,
     RoundPublic,
+    SetVoteMessage,
 )
 from blindsum.wire.base import received
 
@@ -75,7 +78,7 @@ PINNED = ("mode", "custody", "custodians", "custodian_threshold", "min_clients",
           "max_clients", "clip_norm", "dimension", "spec_hash")
 """What a custodian's checks rest on; a later change is refused (as a client's pin)."""
 COMMIT, REVEAL, CONFIRM = Stage.KEY_COMMIT.value, Stage.KEY_REVEAL.value, Stage.KEY_CONFIRM.value
-UPLOAD, DECRYPT = Stage.UPLOAD.value, Stage.DECRYPT.value
+UPLOAD, AGREE, DECRYPT = Stage.UPLOAD.value, Stage.AGREE.value, Stage.DECRYPT.value
 
 
 def _raw(key: Ed25519PrivateKey | X25519PrivateKey) -> str:
@@ -214,11 +217,32 @@ class CustodianCore:
             yield Call("POST", f"{self._base}/rounds/{round_.id}/custody/confirmation",
                        json=body.model_dump(mode="json"))
 
-    def _decrypt_flow(self, federation: FederationPublic, round_: RoundPublic,
-                      delivered: set[int]) -> Flow[None]:
+    def _request_flow(self, round_: RoundPublic) -> Flow[DecryptionRequestPublic]:
         reply = yield Call("GET", f"{self._base}/rounds/{round_.id}/custody/decryption-request")
         assert reply is not None
-        request = received(DecryptionRequestPublic, reply.json(), "a decryption request")
+        return received(DecryptionRequestPublic, reply.json(), "a decryption request")
+
+    def _ledger(self, round_id: str) -> CustodianLedger:
+        stored = self.state.ledgers.get(round_id)
+        return CustodianLedger() if stored is None else CustodianLedger.from_json(stored)
+
+    def _vote_flow(self, context: KeyContext, round_: RoundPublic) -> Flow[None]:
+        """Vote for the round's contributor set, once: the ledger refuses another set."""
+        request = yield from self._request_flow(round_)
+        contributors = ContributorSet(tuple((c.client_id, c.upload_digest)
+                                            for c in request.contributions))
+        ledger, set_vote = vote(context, self._ledger(round_.id), self.index,
+                                self.identity_key, contributors)
+        self.state.ledgers[round_.id] = ledger.to_json()
+        self._save()  # before the vote leaves: a restarted custodian cannot vote twice
+        body = SetVoteMessage(custodian_index=self.index, set_digest=set_vote.set_digest,
+                              signature=set_vote.signature)
+        yield Call("POST", f"{self._base}/rounds/{round_.id}/custody/vote",
+                   json=body.model_dump(mode="json"))
+
+    def _decrypt_flow(self, federation: FederationPublic, context: KeyContext,
+                      round_: RoundPublic, delivered: set[int]) -> Flow[None]:
+        request = yield from self._request_flow(round_)
         if self.index not in request.active or request.attempt in delivered:
             return
         if round_.id not in self.state.shares:
@@ -230,22 +254,20 @@ class CustodianCore:
                                       f"{c.client_id}")
             assert reply is not None
             uploads.append(SignedUpload(c.client_id, reply.content, c.signature))
-        params = threshold_params(federation)
-        basis = data_basis(params.ckks)
+        basis = context.basis
         point = decode_residues(basis, base64url.decode(
             self.state.shares[round_.id], size=residues_size(basis)), what="the stored key share")
-        stored = self.state.ledgers.get(round_.id)
-        ledger = CustodianLedger() if stored is None else CustodianLedger.from_json(stored)
+        certificate = tuple(SetVote(v.custodian_index, v.set_digest, v.signature)
+                            for v in request.certificate)
         ledger, partial = decide_and_decrypt(
-            params, ThresholdKeyShare(self.index, point), ledger,
-            DecryptionRequest(round_.id.encode(), federation.dimension, tuple(request.active),
-                              tuple(uploads)),
+            context, ThresholdKeyShare(self.index, point), self._ledger(round_.id),
+            DecryptionRequest(federation.dimension, tuple(request.active), tuple(uploads),
+                              certificate),
             roster=roster, min_clients=federation.min_clients, rng=Csprng())
         self.state.ledgers[round_.id] = ledger.to_json()
         self._save()  # before the partial leaves: a crash cannot reset the ledger
         yield Call("PUT", f"{self._base}/rounds/{round_.id}/custody/partial",
-                   content=encode_residues(basis, partial),
-                   params={"attempt": request.attempt},
+                   content=encode_residues(basis, partial), params={"attempt": request.attempt},
                    headers={"Content-Type": "application/octet-stream"})
         delivered.add(request.attempt)
 
@@ -256,7 +278,7 @@ class CustodianCore:
         context = yield from self.context_flow(federation, round_.id)
         keygen = CustodianKeygen(context, self.index, self.identity_key, self.exchange_key,
                                  Csprng())
-        committed = revealed = False
+        committed = revealed = voted = False
         delivered: set[int] = set()
         give_up = time.monotonic() + timeout
         while round_.stage not in FINISHED:
@@ -273,11 +295,15 @@ class CustodianCore:
                            content=encode_reveal(context, reveal),
                            headers={"Content-Type": "application/octet-stream"})
                 revealed = True
-            elif round_.stage in (CONFIRM, UPLOAD, DECRYPT) and \
+            elif round_.stage in (CONFIRM, UPLOAD, AGREE, DECRYPT) and \
                     round_.id not in self.state.shares:
                 yield from self._join_flow(keygen, round_, confirm=round_.stage == CONFIRM)
+                continue  # with the share kept, act on the same stage
+            elif round_.stage == AGREE and not voted:
+                yield from self._vote_flow(context, round_)
+                voted = True
             elif round_.stage == DECRYPT:
-                yield from self._decrypt_flow(federation, round_, delivered)
+                yield from self._decrypt_flow(federation, context, round_, delivered)
             if time.monotonic() >= give_up:
                 raise ServiceUnavailableError(f"round {round_.number} did not finish within "
                                               f"{timeout:.0f} s")

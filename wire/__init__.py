@@ -10,6 +10,7 @@ from blindsum.wire.custody import (
     KeyCommitmentMessage,
     KeyConfirmationMessage,
     RoundKeyPublic,
+    SetVoteMessage,
 )
 from blindsum.wire.dp_event import EVENT_FIELDS, DPEvent
 from blindsum.wire.federations import (
@@ -40,7 +41,7 @@ from blindsum.wire.types import SIGNATURE_PATTERN
 __all__ = ["EVENT_FIELDS", "SIGNATURE_PATTERN", "CkksProtocol", "ClientDPSpec", "ClientPublic",
            "ContributionPublic", "CustodianEnrollRequest", "CustodianEnrollResponse",
            "CustodianPublic", "DecryptionRequestPublic", "KeyCommitmentMessage",
-           "KeyConfirmationMessage", "RoundKeyPublic",
+           "KeyConfirmationMessage", "RoundKeyPublic", "SetVoteMessage",
            "DPEvent", "DistributedDP", "Protocol", "SecAggProtocol", "announced",
            "DPEventReport", "EnrollRequest", "EnrollResponse", "FederationCreate",
            "FederationPublic", "InviteCreate", "InvitePublic", "LedgerRecorded",

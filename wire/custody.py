@@ -13,7 +13,7 @@ from blindsum.wire.base import WireModel
 from blindsum.wire.types import Digest, Signature
 
 __all__ = ["ContributionPublic", "DecryptionRequestPublic", "KeyCommitmentMessage",
-           "KeyConfirmationMessage", "RoundKeyPublic"]
+           "KeyConfirmationMessage", "RoundKeyPublic", "SetVoteMessage"]
 
 
 class KeyCommitmentMessage(WireModel):
@@ -38,6 +38,15 @@ class RoundKeyPublic(WireModel):
 
 class ContributionPublic(WireModel):
     client_id: int
+    upload_digest: Digest = Field(description="SHA-256 of the client's upload")
+    signature: Signature
+
+
+class SetVoteMessage(WireModel):
+    """A custodian's signature on the one contributor set it accepts for the round."""
+
+    custodian_index: int = Field(ge=1, le=32)
+    set_digest: Digest
     signature: Signature
 
 
@@ -47,5 +56,9 @@ class DecryptionRequestPublic(WireModel):
     round_id: str
     attempt: int = Field(description="which active set this is (a set that misses its "
                                      "deadline is replaced by the next)")
-    active: list[int] = Field(description="the t custodians whose partials will be fused")
+    active: list[int] = Field(description="the t custodians whose partials will be fused "
+                                          "(empty until the custodians agreed on the set)")
     contributions: list[ContributionPublic]
+    certificate: list[SetVoteMessage] = Field(description=(
+        "the custodians' votes for this contributor set; a custodian decrypts only a set "
+        "that q of them voted for"))

@@ -60,7 +60,9 @@ class FederationCreate(WireModel):
         "ckks: who holds the decryption key. threshold: m custodians (the sites), any t of "
         "which decrypt the round's sum and t - 1 learn nothing; local: one key in the "
         "aggregator's trust domain (single-custodian mode)"))
-    custodians: Int = Field(default=3, ge=1, le=32, description="threshold custody: m")
+    custodians: Int = Field(default=4, ge=1, le=32, description=(
+        "threshold custody: m. A round's key and decryption survive m - q custodians "
+        "offline, with q = floor((m + t - 1) / 2) + 1 (4 and 2 tolerate one)"))
     custodian_threshold: Int = Field(default=2, ge=1, le=32,
                                      description="threshold custody: t, with 1 <= t <= m")
 

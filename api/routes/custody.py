@@ -36,6 +36,7 @@ from blindsum.wire import (
     KeyCommitmentMessage,
     KeyConfirmationMessage,
     RoundKeyPublic,
+    SetVoteMessage,
     UploadAccepted,
 )
 
@@ -172,13 +173,25 @@ def collective_key(federation_id: str, round_id: str, session: SessionDep,
 
 def _decrypting(session: SessionDep, federation_id: str, round_id: str) -> RoundRow:
     _, row = _threshold_round(session, federation_id, round_id)
-    if row.stage != Stage.DECRYPT.value:
+    if row.stage not in (Stage.AGREE.value, Stage.DECRYPT.value):
         raise RoundStateError(f"the round is {row.stage!r}; there is nothing to decrypt")
     return row
 
 
+@router.post("/rounds/{round_id}/custody/vote", status_code=status.HTTP_202_ACCEPTED,
+             summary="A custodian's vote for the round's contributor set (once per round)")
+def set_vote(federation_id: str, round_id: str, body: SetVoteMessage, session: SessionDep,
+             blobs: BlobsDep, me: CurrentCustodian) -> UploadAccepted:
+    _in_federation(federation_id, me)
+    federation, row = _threshold_round(session, federation_id, round_id)
+    stored = custody_rounds.submit_vote(session, blobs, federation, row, me, body)
+    return finished(session, UploadAccepted(round_id=row.id, stage=Stage.AGREE.value,
+                                            stored=stored))
+
+
 @router.get("/rounds/{round_id}/custody/decryption-request",
-            summary="The round's uploads to sum and the active set of custodians")
+            summary="The round's uploads to sum, the custodians' votes for them and the "
+                    "active set")
 def decryption_request(federation_id: str, round_id: str, session: SessionDep,
                        me: CurrentCustodian) -> DecryptionRequestPublic:
     _in_federation(federation_id, me)
@@ -186,9 +199,14 @@ def decryption_request(federation_id: str, round_id: str, session: SessionDep,
     state = row.custody or {}
     uploads = rounds.stage_messages(session, row.id, Stage.UPLOAD.value)
     return finished(session, DecryptionRequestPublic(
-        round_id=row.id, attempt=int(state["attempt"]), active=list(state["active"]),
-        contributions=[ContributionPublic(client_id=m.sender, signature=m.body)
-                       for m in uploads]))
+        round_id=row.id, attempt=int(state.get("attempt", 0)),
+        active=list(state.get("active", [])),
+        contributions=[ContributionPublic(client_id=m.sender, signature=m.body,
+                                          upload_digest=bytes.fromhex(m.blob or ""))
+                       for m in uploads],
+        certificate=[SetVoteMessage(custodian_index=v.index, set_digest=v.set_digest,
+                                    signature=v.signature)
+                     for v in custody_rounds.votes(session, row)]))
 
 
 @router.get("/rounds/{round_id}/custody/uploads/{client_id}",

@@ -18,6 +18,7 @@ class Stage(enum.Enum):
     KEY_REVEAL = "key-reveal"
     KEY_CONFIRM = "key-confirm"
     UPLOAD = "upload"
+    AGREE = "agree"
     DECRYPT = "decrypt"
     CLOSED = SecAggStage.CLOSED.value
     ABORTED = SecAggStage.ABORTED.value
@@ -27,8 +28,8 @@ TERMINAL = frozenset({Stage.CLOSED, Stage.ABORTED})
 MESSAGE_STAGES = (Stage.UPLOAD,)
 """Local custody: the stages in which every client sends one message."""
 THRESHOLD_STAGES = (Stage.KEY_COMMIT, Stage.KEY_REVEAL, Stage.KEY_CONFIRM, Stage.UPLOAD,
-                    Stage.DECRYPT)
+                    Stage.AGREE, Stage.DECRYPT)
 """Threshold custody: a round's stages in order, before it closes or aborts."""
 CUSTODIAN_STAGES = frozenset({Stage.KEY_COMMIT, Stage.KEY_REVEAL, Stage.KEY_CONFIRM,
-                              Stage.DECRYPT})
+                              Stage.AGREE, Stage.DECRYPT})
 """The stages in which custodians (not clients) send."""

@@ -138,6 +138,7 @@ def test_the_rogue_key_attack_works_without_commitments_and_fails_with_them() ->
     forged_payload = ceremony._reveal_payload(
         custodians.context, 3, encode_residues(key_basis, rogue_b),
         ceremony._list_digest(custodians.context, commitments), honest_reveal.envelopes)
+    from blindsum.crypto.hazmat.canonical import canonical
     from blindsum.crypto.hazmat.signing import sign
 
     rogue = KeyReveal(3, encode_residues(key_basis, rogue_b), honest_reveal.envelopes,
@@ -149,7 +150,7 @@ def test_the_rogue_key_attack_works_without_commitments_and_fails_with_them() ->
     with pytest.raises(ThresholdNotMetError):  # the attacker's own confirmation is not t
         check_collective_key(custodians.context, rogue_key,
                              [KeyConfirmation(3, ceremony.key_digest(custodians.context, naive),
-                                              sign(custodians.identity[3], ceremony.canonical(
+                                              sign(custodians.identity[3], canonical(
                                                   ceremony._CONFIRM, custodians.context.digest,
                                                   3, ceremony.key_digest(custodians.context,
                                                                           naive))))])
@@ -162,11 +163,12 @@ def test_a_custodian_that_shows_two_commitments_is_caught() -> None:
     runs = {i: custodians.keygen(i) for i in (1, 2, 3)}
     c1, c2 = runs[1].commit(), runs[2].commit()
     first = runs[3].commit()
-    second = runs[3].commit()  # a fresh key share: the equivocation
+    twin = custodians.keygen(3)  # the dishonest custodian runs a second instance
+    second = twin.commit()  # a fresh key share: the equivocation
     shown_1, shown_2 = [c1, c2, first], [c1, c2, second]
     r1 = runs[1].reveal(shown_1)
     r2 = runs[2].reveal(shown_2)
-    r3 = runs[3].reveal(shown_2)
+    r3 = twin.reveal(shown_2)
     with pytest.raises(InvalidSignatureError):
         runs[1].confirm(shown_1, [r1, r2, r3])
 
@@ -237,3 +239,36 @@ def test_messages_of_one_key_do_not_serve_another() -> None:
     again.context = KeyContext("fed-1", "round-2", PARAMS, custodians.context.custodians)
     with pytest.raises(InvalidSignatureError):
         assemble_collective_key(again.context, commitments, reveals)
+
+
+def test_a_key_under_other_parameters_is_not_the_confirmed_key() -> None:
+    """Adversarial review: the same b and seed under another scale expand to another a,
+    a key nobody confirmed (a client would encrypt to nobody); the check now refuses it."""
+    from blindsum.crypto.ckks.params import CkksParams
+
+    custodians = Custodians()
+    commitments, reveals, results = _ceremony(custodians)
+    key = assemble_collective_key(custodians.context, commitments, reveals)
+    ckks = PARAMS.ckks
+    other = CkksParams(poly_modulus_degree=ckks.poly_modulus_degree,
+                       coeff_mod_bit_sizes=ckks.coeff_mod_bit_sizes,
+                       scale_bits=ckks.scale_bits - 1, max_clients=ckks.max_clients,
+                       max_abs=ckks.max_abs)
+    swapped = keys.CollectiveKey(other, key.seed, key.b)
+    assert not np.array_equal(swapped.a, key.a)
+    with pytest.raises(ProtocolError):
+        check_collective_key(custodians.context, swapped, [r[0] for r in results.values()])
+
+
+def test_a_custodian_commits_and_reveals_once_per_key_and_only_under_its_own_entry() -> None:
+    custodians = Custodians()
+    runs = {i: custodians.keygen(i) for i in (1, 2, 3)}
+    commitments = [runs[i].commit() for i in (1, 2, 3)]
+    with pytest.raises(ProtocolError, match="once"):
+        runs[1].commit()
+    runs[1].reveal(commitments)
+    with pytest.raises(ProtocolError, match="once"):
+        runs[1].reveal(commitments)
+    with pytest.raises(ProtocolError, match="own keys"):  # a roster with 2's keys at 1
+        CustodianKeygen(custodians.context, 1, custodians.identity[2], custodians.exchange[2],
+                        Csprng())

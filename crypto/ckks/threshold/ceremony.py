@@ -244,7 +244,7 @@ def check_collective_key(context: KeyContext, key: keys.CollectiveKey,
                          confirmations: Sequence[KeyConfirmation]) -> None:
     """A client's check before it encrypts: at least t distinct custodians signed this very
     key, so at least one honest custodian checked it is the committed contributors' sum."""
-    if key.seed != context.seed:
+    if key.seed != context.seed or key.params != context.params.ckks:
         raise ProtocolError("the key was not made over this context's common polynomial")
     digest = key_digest(context, key.b)
     signers = set()
@@ -283,6 +283,8 @@ class CustodianKeygen:
         self._own_share: np.ndarray | None = None
 
     def commit(self) -> KeyCommitment:
+        if self._public_share:
+            raise ProtocolError("a custodian commits once per key")
         ckks = self.context.params.ckks
         a = keys.common_random_polynomial(ckks, self.context.seed)
         self._secret = keys.sample_secret(ckks, self._rng)
@@ -299,8 +301,8 @@ class CustodianKeygen:
                                first=dealer, second=holder)
 
     def reveal(self, commitments: Sequence[KeyCommitment]) -> KeyReveal:
-        if self._secret is None:
-            raise ProtocolError("commit before revealing")
+        if self._secret is None:  # also after a first reveal: one reveal per key
+            raise ProtocolError("commit (once) before revealing (once)")
         committed = _checked_commitments(self.context, commitments)
         mine = committed.get(self.index)
         if mine is None or mine.commitment != _commitment(self.context, self.index,

@@ -62,6 +62,14 @@ class ThresholdParams:
         return cls(ckks, custodians, threshold, flooding)
 
     @property
+    def set_quorum(self) -> int:
+        """q, the custodians that must vote for a round's contributor set before any of them
+        decrypts it: ``2q > m + (t - 1)``, so two quorums share t custodians, more than the
+        t - 1 that may collude with the aggregator (:mod:`.custodian`). At most m - q
+        custodians may be offline when a round's sum is decrypted."""
+        return (self.custodians + self.threshold - 1) // 2 + 1
+
+    @property
     def value_error(self) -> float:
         """One standard deviation of the flooding's error in a decoded value."""
         return self.flooding.slot_error(self.threshold, self.ckks.scale_bits)

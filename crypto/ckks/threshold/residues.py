@@ -29,7 +29,9 @@ def encode_residues(basis: RnsBasis, values: np.ndarray) -> bytes:
 def decode_residues(basis: RnsBasis, data: bytes | memoryview, rows: int | None = None,
                     *, what: str = "a ring element") -> np.ndarray:
     """``(len(primes), N)`` residues, or ``(rows, len(primes), N)`` when ``rows`` is given."""
-    expected = residues_size(basis, rows or 1)
+    if rows is not None and rows < 1:
+        raise MalformedMessageError(f"{what} has at least one row")
+    expected = residues_size(basis, 1 if rows is None else rows)
     if len(data) != expected:
         raise MalformedMessageError(f"{what} is exactly {expected} bytes, got {len(data)}")
     shape = (len(basis.primes), basis.n) if rows is None else (rows, len(basis.primes), basis.n)
