@@ -90,6 +90,15 @@ def _worst(worst: dict[str, Any]) -> str:
     return f"epsilon = {worst['epsilon']:.3f}"
 
 
+def _custody_note(custody: dict[str, Any] | None) -> str:
+    if not custody:
+        return ""
+    if custody["kind"] == "local":
+        return "; single-custodian key custody"
+    return (f"; threshold custody: {custody['threshold']} of {custody['custodians']} "
+            f"custodians decrypt, after {custody['set_quorum']} agree on the contributors")
+
+
 def report_html(report: dict[str, Any]) -> str:
     fed, budget = report["federation"], report["budget"]
     rows = []
@@ -129,7 +138,8 @@ Worst case so far: <b>{_worst(worst)}</b>
 Units of privacy: {escape(', '.join(report['units_of_privacy']) or 'none yet')};
 mechanisms: {escape(', '.join(report['mechanisms']) or 'none yet')};
 accountants: {escape(', '.join(report['accountants']) or '-')}.</p>
-<p>Protection ({escape(fed['mode'])}): {escape(fed['threat_model'])}</p>
+<p>Protection ({escape(fed['mode'])}{escape(_custody_note(fed.get('custody')))}):
+{escape(fed['threat_model'])}</p>
 <p>Accounting: {escape(report['accounting']['client_level'])}.</p>
 <h2>Epsilon over rounds</h2>
 {_chart(report)}

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 from blindsum.accounting import CLIENT_LEVEL_ACCOUNTING, over_reported, under_reported
 from blindsum.aggregator import ledger
 from blindsum.aggregator.models import ClientRow, FederationRow, LedgerRow, RoundRow
+from blindsum.aggregator.rounds import kind_of as rounds_kind_of
+from blindsum.crypto.ckks.threshold.params import ThresholdParams
 
 __all__ = ["SCHEMA_ID", "THREAT_MODELS", "build_report", "schema"]
 
@@ -30,9 +32,17 @@ THREAT_MODELS = {
                "honest clients of a survivor set a quorum certified (never a single update). "
                "Clients do not validate each other's inputs yet: one client can move the sum "
                "arbitrarily."),
-    "ckks": ("CKKS homomorphic encryption: the server adds ciphertexts it cannot read and key "
-             "custody decrypts only closed rounds' sums of at least min_clients signed "
-             "uploads; whoever operates key custody is trusted not to decrypt single uploads."),
+    "ckks": ("CKKS homomorphic encryption in single-custodian mode (custody: local): the "
+             "server adds ciphertexts it cannot read and key custody decrypts only closed "
+             "rounds' sums of at least min_clients signed uploads, but the key lives in the "
+             "aggregator's trust domain: whoever operates it can decrypt any single upload."),
+    "ckks-threshold": (
+        "CKKS homomorphic encryption under threshold custody: no party holds a decryption "
+        "key. Each round's key is made by the custodians; any t of the m decrypt only that "
+        "round's sum of at least min_clients signed uploads, after q of them agreed on its "
+        "contributors, and t - 1 custodians with the aggregator learn nothing of an upload. "
+        "Not yet defended: a client colluding with the server can upload a crafted "
+        "ciphertext (proofs of well-formed uploads are pending; see docs/threat-model.md)."),
 }
 
 CAVEATS = [
@@ -70,6 +80,20 @@ def _rounds(session: Session, federation_id: str) -> list[RoundRow]:
                                 .order_by(RoundRow.number)))
 
 
+def _custody(federation: FederationRow) -> dict[str, Any] | None:
+    """Who holds the ckks decryption key (None for secagg, which has no key to hold)."""
+    if federation.mode != "ckks":
+        return None
+    if federation.custody != "threshold":
+        return {"kind": "local", "custodians": 1, "threshold": 1, "set_quorum": 1}
+    params = ThresholdParams.derive(max_clients=federation.max_clients,
+                                    max_abs=federation.clip_norm,
+                                    custodians=federation.custodians,
+                                    threshold=federation.custodian_threshold)
+    return {"kind": "threshold", "custodians": params.custodians,
+            "threshold": params.threshold, "set_quorum": params.set_quorum}
+
+
 def build_report(session: Session, federation: FederationRow) -> dict[str, Any]:
     rounds = _rounds(session, federation.id)
     rows = ledger.rows_of(session, federation.id)
@@ -91,7 +115,8 @@ def build_report(session: Session, federation: FederationRow) -> dict[str, Any]:
         "schema": SCHEMA_ID,
         "generated_at": datetime.now(UTC).isoformat(),
         "federation": {"id": federation.id, "name": federation.name, "mode": federation.mode,
-                       "threat_model": THREAT_MODELS[federation.mode],
+                       "threat_model": THREAT_MODELS[rounds_kind_of(federation)],
+                       "custody": _custody(federation),
                        "min_clients": federation.min_clients,
                        "max_clients": federation.max_clients,
                        "clip_norm": federation.clip_norm,

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from blindsum import __version__
 from blindsum.api.cli_bench import bench_app
+from blindsum.api.cli_custodian import custodian_app
 from blindsum.api.cli_support import console, module_installed, out
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(bench_app, name="bench")
+app.add_typer(custodian_app, name="custodian")
 privacy_app = typer.Typer(help="Plan privacy: epsilon from noise, noise from epsilon.",
                           no_args_is_help=True)
 app.add_typer(privacy_app, name="privacy")

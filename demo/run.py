@@ -7,7 +7,9 @@ on its own topic's tweets, the round opens, the sites protect (SecAgg+ masks or
 CKKS) and upload with their signed DP events, the server publishes the sum and
 moves the global adapter, and the demo evaluates it on held-out tweets. In one
 round a site drops after exchanging keys; the stage deadline moves the round on
-and SecAgg+ recovers its masks.
+and SecAgg+ recovers its masks. In ckks mode every site also runs a key custodian:
+each round's key is made by them, any two decrypt the round's sum, and the aggregator
+never holds a key; in the drop round one site is offline, custodian included.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from blindsum.benchmarks.local_server import LocalServer
-from blindsum.client_sdk import Admin, Client
+from blindsum.client_sdk import Admin, Client, Custodian
 from blindsum.client_sdk.accountant import PrivacyAccountant
 from blindsum.client_sdk.secagg_driver import SecAggDriver
 from blindsum.client_sdk.trainer import DPConfig, DPLoRATrainer
@@ -99,15 +101,24 @@ def _federate(cfg: DemoConfig, console: Console, server: LocalServer, admin: Adm
         sites = site_datasets(cfg.clients, cfg.per_client, cfg.test_per_topic)
         shared_seed = os.urandom(32)  # agreed by the federation: fixes the frozen LoRA A
         evaluator = Evaluator(sites, shared_seed, rank=cfg.rank)
+    custody = ({"custody": "threshold", "custodians": cfg.clients, "custodian_threshold": 2}
+               if cfg.mode == "ckks" else {})
     fed = admin.create_federation(
         "demo", cfg.mode, evaluator.spec, min_clients=3, max_clients=cfg.clients,
         clip_norm=10.0, epsilon_budget=cfg.epsilon, delta=cfg.delta,
-        stage_timeout_seconds=cfg.stage_timeout)
+        stage_timeout_seconds=cfg.stage_timeout, **custody)
     console.print(f"federation [bold]{fed.id}[/] ({cfg.mode}): {fed.dimension:,} values "
                   f"per update (LoRA B r={cfg.rank} on query/value + the head), budget "
                   f"epsilon={cfg.epsilon:g} at delta={cfg.delta:g}")
-    clients, trainers = [], []
+    clients, trainers, custodians = [], [], []
     for i, site in enumerate(sites.silos):
+        if cfg.mode == "ckks":  # each site holds a share of every round's key
+            keys = cfg.out_dir / "custodians" / f"{site.topic}.json"
+            keys.parent.mkdir(exist_ok=True)
+            keys.unlink(missing_ok=True)
+            custodians.append(Custodian.enroll(
+                server.base_url, fed.id, admin.invite(fed.id, site.topic, role="custodian"),
+                state_file=keys, label=site.topic))
         state = cfg.out_dir / "clients" / f"{site.topic}.json"
         state.parent.mkdir(exist_ok=True)
         state.unlink(missing_ok=True)
@@ -122,21 +133,33 @@ def _federate(cfg: DemoConfig, console: Console, server: LocalServer, admin: Adm
                             learning_rate=cfg.learning_rate),
             shared_seed=shared_seed, forward=evaluator.forward))
         console.print(f"  site {i + 1}: [bold]{site.topic}[/], {len(site.dataset)} private "
-                      "tweets, enrolled with a one-time invite")
+                      "tweets, enrolled with a one-time invite"
+                      + (" (and its key custodian)" if custodians else ""))
     # Every site starts from the same adapter (B = 0, the head's seeded init): the server's
     # global adapter starts there too, and each round's average moves it.
     admin.set_global_adapter(fed.id, evaluator.start)
     baseline = evaluator.evaluate(evaluator.start)
     console.print(f"global adapter before training: accuracy {baseline[0]:.1%}, "
                   f"loss {baseline[1]:.3f} on {evaluator.test_size} held-out tweets")
-    history = _rounds(cfg, console, admin, fed, clients, trainers, evaluator)
+    history = _rounds(cfg, console, admin, fed, Sites(clients, custodians), trainers, evaluator)
+    for custodian in custodians:
+        custodian.close()
     return _finish(cfg, admin, fed, clients, evaluator, baseline, history,
                    started)
 
 
+@dataclass
+class Sites:
+    """Every site's client, and under threshold custody its key custodian."""
+
+    clients: list[Client]
+    custodians: list[Custodian]
+
+
 def _rounds(cfg: DemoConfig, console: Console, admin: Admin, fed: FederationPublic,
-            clients: list[Client], trainers: list[DPLoRATrainer],
+            sites: Sites, trainers: list[DPLoRATrainer],
             evaluator: Evaluator) -> list[dict[str, Any]]:
+    clients = sites.clients
     history: list[dict[str, Any]] = []
     global_values = admin.global_adapter(fed.id)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
@@ -154,10 +177,12 @@ def _rounds(cfg: DemoConfig, console: Console, admin: Admin, fed: FederationPubl
                 progress.advance(train_bar)
             progress.update(train_bar, visible=False)
             round_ = admin.open_round(fed.id)
-            note = (f"; [yellow]{evaluator.topics[-1]} drops after sharing its keys[/]"
-                    if dropping else "")
+            note = "" if not dropping else (
+                f"; [yellow]{evaluator.topics[-1]} drops after sharing its keys[/]"
+                if cfg.mode == "secagg" else
+                f"; [yellow]{evaluator.topics[-1]} is offline, client and custodian[/]")
             progress.console.print(f"round {number}: sites protect ({cfg.mode}) and upload{note}")
-            final = _protect_and_upload(cfg, clients, updates, round_, dropping)
+            final = _protect_and_upload(cfg, sites, updates, round_, dropping)
             global_values = admin.global_adapter(fed.id)
             accuracy, loss = evaluator.evaluate(global_values)
             uploaded = sum(c.last_upload_bytes for c in clients[: len(clients) - dropping])
@@ -177,16 +202,21 @@ def _rounds(cfg: DemoConfig, console: Console, admin: Admin, fed: FederationPubl
     return history
 
 
-def _protect_and_upload(cfg: DemoConfig, clients: list[Client], updates: list[Any],
+def _protect_and_upload(cfg: DemoConfig, sites: Sites, updates: list[Any],
                         round_: RoundPublic, dropping: bool) -> RoundPublic:
+    clients = sites.clients
     active = clients[:-1] if dropping else clients
-    with ThreadPoolExecutor(len(clients)) as pool:
+    custodians = sites.custodians[:-1] if dropping else sites.custodians
+    with ThreadPoolExecutor(len(clients) + len(custodians)) as pool:
+        serving = [pool.submit(k.serve_round, round_, timeout=600) for k in custodians]
         running = [pool.submit(c.submit, u.delta, round_, dp_event=u.event,
                                timeout=600)
                    for c, u in zip(active, updates, strict=False)]
         if dropping and cfg.mode == "secagg":
             pool.submit(_drop_after_keys, clients[-1], round_).result()
         finals = [r.result() for r in running]
+        for k in serving:
+            k.result()
     return finals[0]
 
 

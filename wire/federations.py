@@ -56,10 +56,11 @@ class FederationCreate(WireModel):
     delta: Float = Field(default=1e-5, gt=0, lt=1)
     update_rule: UpdateRuleSpec = Field(default_factory=UpdateRuleSpec)
     client_dp: ClientDPSpec | None = None
-    custody: Custody = Field(default="local", description=(
-        "ckks: who holds the decryption key. threshold: m custodians (the sites), any t of "
-        "which decrypt the round's sum and t - 1 learn nothing; local: one key in the "
-        "aggregator's trust domain (single-custodian mode)"))
+    custody: Custody = Field(default="threshold", description=(
+        "ckks: who holds the decryption key. threshold (the default): m custodians (the "
+        "sites), any t of which decrypt each round's sum and t - 1 learn nothing; local: "
+        "one key in the aggregator's trust domain (single-custodian mode, said so in the "
+        "federation and its privacy report). Ignored for secagg"))
     custodians: Int = Field(default=4, ge=1, le=32, description=(
         "threshold custody: m. A round's key and decryption survive m - q custodians "
         "offline, with q = floor((m + t - 1) / 2) + 1 (4 and 2 tolerate one)"))

@@ -10,7 +10,8 @@ from blindsum.crypto.ckks.params import CkksParams
 
 from .conftest import FEDERATION, b64
 
-CKKS = dict(FEDERATION, mode="ckks", parameters=[{"name": "b", "shape": [300]}], max_clients=5)
+CKKS = dict(FEDERATION, mode="ckks", parameters=[{"name": "b", "shape": [300]}], max_clients=5,
+            custody="local")
 
 
 @pytest.fixture
@@ -139,3 +140,26 @@ def test_clients_cannot_see_other_federations_rounds(api, admin, enroll, ckks_ro
     response = api.get(f"/v1/federations/{fid}/rounds/{round_['id']}",
                        headers={"Authorization": f"Bearer {stranger}"})
     assert response.status_code == 404
+
+
+def test_single_custodian_mode_says_so_in_the_federation_and_its_report(api, admin,
+                                                                         ckks_round) -> None:
+    fid = ckks_round[0]
+    assert api.get(f"/v1/federations/{fid}", headers=admin).json()["custody"] == "local"
+    report = api.get(f"/v1/federations/{fid}/privacy-report", headers=admin).json()
+    assert report["federation"]["custody"]["kind"] == "local"
+    assert "single-custodian" in report["federation"]["threat_model"]
+    html = api.get(f"/v1/federations/{fid}/privacy-report?format=html", headers=admin).text
+    assert "single-custodian key custody" in html
+
+
+def test_a_new_ckks_federation_defaults_to_threshold_custody(api, admin) -> None:
+    spec = {k: v for k, v in CKKS.items() if k != "custody"}
+    created = api.post("/v1/federations", json=spec, headers=admin).json()
+    assert (created["custody"], created["custodians"], created["custodian_threshold"]) == (
+        "threshold", 4, 2)
+    report = api.get(f"/v1/federations/{created['id']}/privacy-report", headers=admin).json()
+    assert report["federation"]["custody"] == {"kind": "threshold", "custodians": 4,
+                                               "threshold": 2, "set_quorum": 3}
+    refused = api.get(f"/v1/federations/{created['id']}/ckks/public-context", headers=admin)
+    assert refused.status_code == 404  # no federation-wide key exists to hand out

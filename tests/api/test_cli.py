@@ -19,7 +19,8 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
                                   ("bench", "ckks"), ("bench", "ingest"), ("bench", "dp"),
                                   ("bench", "load"),
                                   ("serve",), ("report",), ("privacy",), ("privacy", "epsilon"),
-                                  ("privacy", "noise")])
+                                  ("privacy", "noise"), ("custodian",),
+                                  ("custodian", "enroll"), ("custodian", "run")])
 def test_every_command_has_help(args) -> None:
     result = _run(*args, "--help")
     assert result.returncode == 0, result.stderr

@@ -83,7 +83,7 @@ def test_ckks_round_below_min_clients_aborts_and_publishes_nothing(api, admin, e
     from blindsum.crypto.ckks.params import CkksParams
 
     spec = dict(FEDERATION, mode="ckks", parameters=[{"name": "b", "shape": [16]}],
-                max_clients=5, min_clients=3)
+                max_clients=5, min_clients=3, custody="local")
     fid = api.post("/v1/federations", json=spec, headers=admin).json()["id"]
     members = [enroll(fid) for _ in range(4)]
     round_json = api.post(f"/v1/federations/{fid}/rounds", headers=admin).json()

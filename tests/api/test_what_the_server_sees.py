@@ -116,7 +116,7 @@ def test_ckks_custody_decrypts_only_closed_sums(api, admin, enroll, monkeypatch)
 
     monkeypatch.setattr(custody.LocalKeyCustody, "decrypt_sum", watched)
     spec = dict(FEDERATION, mode="ckks", parameters=[{"name": "b", "shape": [64]}],
-                max_clients=5)
+                max_clients=5, custody="local")
     fid = api.post("/v1/federations", json=spec, headers=admin).json()["id"]
     members = [enroll(fid) for _ in range(3)]
     round_json = api.post(f"/v1/federations/{fid}/rounds", headers=admin).json()

@@ -22,8 +22,9 @@ async def _round(tmp_path, mode: str) -> tuple[list[np.ndarray], np.ndarray, Rou
     app = create_app(Settings(data_dir=tmp_path / "data", admin_token=ADMIN))
     asgi = httpx.ASGITransport(app=app)
     async with AsyncAdmin(BASE, ADMIN, transport=asgi) as admin:
+        custody = {"custody": "local"} if mode == "ckks" else {}
         fed = await admin.create_federation("async", mode, [("w", (40,))], min_clients=3,
-                                            max_clients=6)
+                                            max_clients=6, **custody)
         invites = [await admin.invite(fed.id, f"s{i}") for i in range(4)]
         clients = [await AsyncClient.enroll(BASE, fed.id, code, transport=asgi,
                                             state_file=tmp_path / f"s{i}.json")

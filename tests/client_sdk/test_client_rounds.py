@@ -15,7 +15,7 @@ from dp_accounting.rdp import RdpAccountant
 
 from blindsum.accounting import RDP_ORDERS, distributed_dg_epsilon
 from blindsum.benchmarks.local_server import LocalServer
-from blindsum.client_sdk import Admin, Client
+from blindsum.client_sdk import Admin, Client, Custodian
 from blindsum.crypto.secagg.distributed_dp import DDGParams
 from blindsum.errors import AuthError, BudgetExhaustedError, ConfigError, NotFoundError
 from blindsum.wire import RoundPublic, SecAggProtocol
@@ -48,6 +48,8 @@ def _close_clients() -> Iterator[None]:
 
 def _federation(admin: Admin, server: LocalServer, mode: str, tmp_path: Path,
                 n: int = 4, **settings) -> tuple[str, list[Client]]:
+    if mode == "ckks":
+        settings.setdefault("custody", "local")
     fed = admin.create_federation(f"sdk-{mode}", mode, [("lora_B", (6, 4)), ("head", (24,))],
                                   min_clients=3, max_clients=6, **settings)
     clients = [Client.enroll(server.base_url, fed.id, admin.invite(fed.id, f"site{i}"),
@@ -84,6 +86,35 @@ def test_clients_get_the_exact_sum_and_average(server, admin, tmp_path, mode) ->
     np.testing.assert_allclose(admin.result(fid, rid, average=True), np.mean(xs, axis=0),
                                atol=tolerance)
     assert clients[1].last_upload_bytes > 0
+
+
+def test_custodians_in_threads_decrypt_each_round_over_a_real_server(server, admin,
+                                                                    tmp_path) -> None:
+    """Threshold custody over loopback HTTP: four custodians (any two decrypt) serve two
+    rounds beside the clients; the aggregator never holds a key."""
+    fid, clients = _federation(admin, server, "ckks", tmp_path, custody="threshold",
+                               custodians=4, custodian_threshold=2)
+    custodians = [Custodian.enroll(server.base_url, fid, admin.invite(fid, f"k{i}", "custodian"),
+                                   state_file=tmp_path / f"k{i}.json") for i in range(4)]
+    try:
+        for _ in range(2):
+            xs = _updates(len(clients))
+            with ThreadPoolExecutor(len(clients) + len(custodians)) as pool:
+                round_ = admin.open_round(fid)
+                serving = [pool.submit(k.serve_round, round_, timeout=120) for k in custodians]
+                futures = [pool.submit(c.submit, x, round_, timeout=120)
+                           for c, x in zip(clients, xs, strict=True)]
+                finals = [f.result(timeout=180) for f in futures]
+                assert all(k.result(timeout=180).stage == "closed" for k in serving)
+            assert {f.stage for f in finals} == {"closed"}
+            np.testing.assert_allclose(clients[0].result(round_.id), np.sum(xs, axis=0),
+                                       atol=1e-6)
+    finally:
+        for k in custodians:
+            k.close()
+    for i in range(4):  # no round's key share outlives its round
+        assert '"shares": {}' in (tmp_path / f"k{i}.json").read_text()
+        assert stat.S_IMODE((tmp_path / f"k{i}.json").stat().st_mode) == 0o600
 
 
 def test_a_silent_client_is_dropped_and_the_rest_still_sum(server, admin, tmp_path) -> None:
