@@ -176,7 +176,7 @@ def _try_as_secret_keys(candidates: list[bytes], upload: bytes, x: np.ndarray, c
             plain = basis.add(words[:, 0], basis.mul(words[:, 1], s))
             if np.abs(decode(ckks, plain, DIM) - x).max() < 1e-3:
                 hits += 1
-    assert tried > 300  # the uploads, the reveals, the key and the partials were all tried
+    assert tried >= 250  # the uploads, the reveals, the key and the partials were all tried
     return hits
 
 
