@@ -118,7 +118,7 @@ def submit_upload(session: Session, blobs: BlobStore, federation: FederationRow,
         writer.discard()  # a refused upload leaves no bytes behind
     if rounds.stage_message_count(session, round_row.id, STAGE) == len(round_row.participants):
         if federation.custody == "threshold":
-            custody_rounds.close_when_complete(session, blobs, round_row)
+            custody_rounds.close_when_complete(session, blobs, round_row, STAGE)
         else:
             try:
                 close_upload_stage(session, blobs, federation, round_row, kek)

@@ -23,9 +23,11 @@ custody state lives in the round's row, so a crash loses nothing acknowledged.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -101,9 +103,16 @@ def _confirmations(session: Session, round_row: RoundRow) -> list[ceremony.KeyCo
 
 def _record(session: Session, round_row: RoundRow, stage: str, custodian: CustodianRow,
             body: bytes, blob: str | None = None) -> bool:
-    """Store one custodian message of ``stage`` (the caller locked it); True if new."""
+    """Store one custodian message of ``stage`` exactly once; True if new. The same message
+    again is acknowledged whatever stage the round is in now (a retry after a lost
+    response, possibly of the message that closed the stage); commits."""
+    if rounds.already_recorded(session, round_row.id, stage, custodian.index, body, blob=blob):
+        session.commit()
+        return False
+    rounds.lock_stage(session, round_row, stage)
     _, new = rounds.record_message(session, round_row, stage, custodian.index, body, blob=blob,
                                    senders=range(1, 33))
+    session.commit()
     return new
 
 
@@ -115,11 +124,9 @@ def submit_commitment(session: Session, blobs: BlobStore, federation: Federation
     context = key_context(session, federation, round_row.id)
     ceremony.verify_commitment(context, ceremony.KeyCommitment(
         message.custodian_index, message.commitment, message.signature))
-    rounds.lock_stage(session, round_row, COMMIT)
     new = _record(session, round_row, COMMIT, custodian, message.model_dump_json().encode())
-    session.commit()
     if rounds.stage_message_count(session, round_row.id, COMMIT) == federation.custodians:
-        close_when_complete(session, blobs, round_row)
+        close_when_complete(session, blobs, round_row, COMMIT)
     return new
 
 
@@ -138,12 +145,10 @@ def submit_reveal(session: Session, blobs: BlobStore, federation: FederationRow,
         raise ProtocolError("a custodian reveals under its own index only")
     ceremony.verify_reveal(context, commitments(session, round_row), reveal)
     digest, _ = blobs.put([data], max_bytes=len(data))
-    rounds.lock_stage(session, round_row, REVEAL)
     new = _record(session, round_row, REVEAL, custodian, b"", blob=digest)
-    session.commit()
     committed = {c.index for c in commitments(session, round_row)}
     if rounds.stage_message_count(session, round_row.id, REVEAL) == len(committed):
-        close_when_complete(session, blobs, round_row)
+        close_when_complete(session, blobs, round_row, REVEAL)
     return new
 
 
@@ -177,12 +182,10 @@ def submit_confirmation(session: Session, blobs: BlobStore, federation: Federati
     ceremony.verify_confirmation(context, confirmation)
     if confirmation.key_digest != bytes.fromhex(_state(round_row).get("key_digest", "")):
         raise ProtocolError("this confirmation is of another key than the round's")
-    rounds.lock_stage(session, round_row, CONFIRM)
     new = _record(session, round_row, CONFIRM, custodian, message.model_dump_json().encode())
-    session.commit()
     if rounds.stage_message_count(session, round_row.id, CONFIRM) == len(
             _state(round_row).get("committed", [])):
-        close_when_complete(session, blobs, round_row)
+        close_when_complete(session, blobs, round_row, CONFIRM)
     return new
 
 
@@ -210,11 +213,9 @@ def submit_vote(session: Session, blobs: BlobStore, federation: FederationRow,
     verify_vote(context, set_vote)
     if set_vote.set_digest != contributor_set(session, round_row).digest(context):
         raise ProtocolError("this vote is for another set of contributions than the round's")
-    rounds.lock_stage(session, round_row, AGREE)
     new = _record(session, round_row, AGREE, custodian, message.model_dump_json().encode())
-    session.commit()
     if rounds.stage_message_count(session, round_row.id, AGREE) == federation.custodians:
-        close_when_complete(session, blobs, round_row)
+        close_when_complete(session, blobs, round_row, AGREE)
     return new
 
 
@@ -231,6 +232,11 @@ def submit_partial(session: Session, blobs: BlobStore, federation: FederationRow
     params = params_of(federation)
     decode_residues(data_basis(params.ckks), data, params.ckks.chunks(federation.dimension),
                     what="a partial decryption")
+    digest = hashlib.sha256(data).hexdigest()
+    seen = _state(round_row)
+    if seen.get("attempt") == attempt and \
+            seen.get("partials", {}).get(str(custodian.index)) == digest:
+        return False  # a retry after a lost response, perhaps after the sum was published
     rounds.lock_stage(session, round_row, DECRYPT)
     session.refresh(round_row)  # another custodian's partial may have landed since we read it
     state = _state(round_row)
@@ -239,7 +245,7 @@ def submit_partial(session: Session, blobs: BlobStore, federation: FederationRow
         raise RoundStateError(f"custodian {custodian.index} is not in attempt {attempt}'s "
                               "active set; read the round's decryption request again")
     partials = dict(state.get("partials", {}))
-    digest, _ = blobs.put([data], max_bytes=len(data))
+    digest, _ = blobs.put([data], max_bytes=len(data))  # the blob store names it by SHA-256
     new = partials.get(str(custodian.index)) != digest
     partials[str(custodian.index)] = digest
     state["partials"] = partials
@@ -250,18 +256,21 @@ def submit_partial(session: Session, blobs: BlobStore, federation: FederationRow
     return new
 
 
-def close_when_complete(session: Session, blobs: BlobStore, round_row: RoundRow) -> None:
-    """Close the stage the last message completed; concurrent last messages may each see
-    the stage complete, and one of them closes it (the others' messages are stored)."""
+def close_when_complete(session: Session, blobs: BlobStore, round_row: RoundRow,
+                        stage: str) -> None:
+    """Close ``stage``, which the last message completed; if the round has moved past it
+    (concurrent last messages, or a retry of one), nothing happens."""
     try:
-        close_stage(session, blobs, round_row)
+        close_stage(session, blobs, round_row, stage)
     except RoundStateError:
         session.rollback()
 
 
-def close_stage(session: Session, blobs: BlobStore, round_row: RoundRow) -> None:
-    """End the round's current custody stage: move on, fuse and publish, or abort."""
-    stage = round_row.stage
+def close_stage(session: Session, blobs: BlobStore, round_row: RoundRow,
+                stage: str | None = None) -> None:
+    """End the round's custody stage ``stage`` (by default its current one): move on, fuse
+    and publish, or abort."""
+    stage = stage or round_row.stage
     rounds.lock_stage(session, round_row, stage)
     session.refresh(round_row)  # the custody state as of the lock, not as first read
     federation = session.get(FederationRow, round_row.federation_id)
@@ -377,7 +386,21 @@ def _close_decrypt(session: Session, blobs: BlobStore, federation: FederationRow
         int(i): decode_residues(data_basis(params.ckks), blobs.get(digest), chunks,
                                 what="a partial decryption") for i, digest in partials.items()})
     total = decode(params.ckks, fused, federation.dimension)
+    _check_in_range(total, len(accumulator.contributions), federation.clip_norm,
+                    params.value_error)
     results.publish(session, blobs, round_row, total, list(accumulator.contributions))
+
+
+def _check_in_range(total: np.ndarray, contributors: int, clip_norm: float,
+                    value_error: float) -> None:
+    """Refuse a fused sum no honest round gives: each update's L2 norm is at most the clip
+    norm (clients clip), so the sum's is at most ``contributors * clip_norm``, plus the
+    flooding's error (8 standard deviations per value). A custodian that adds anything
+    larger to its partial is caught here; a smaller shift is not (docs/threat-model.md)."""
+    bound = contributors * clip_norm + 8 * value_error * float(np.sqrt(total.size))
+    if not np.all(np.isfinite(total)) or float(np.linalg.norm(total)) > bound:
+        raise ProtocolError("the fused sum is out of range for its contributors (a custodian "
+                            "sent a wrong partial decryption); nothing is published")
 
 
 _CLOSERS = {COMMIT: _close_commit, REVEAL: _close_reveal, CONFIRM: _close_confirm,

@@ -2,9 +2,12 @@
 that round's closed sum (its flooded share of it) and nothing else.
 
 Run one next to each site's client (``blindsum custodian run``). Its state file holds its
-identity and exchange keys, its token, the pinned rosters and, for the rounds in flight
-only, its key share and its decryption ledger: a round's share is deleted once the round
-is over, so a later compromise of the custodian opens no past round. The state file is
+identity and exchange keys, its token, the pinned rosters, for the rounds in flight only
+its key share, and for good what it accepted in each round (its ledger, and which rounds
+are over: a round is never served twice). A round's share is deleted once the round is
+over; with the aggregator's stored reveals and this custodian's exchange key it could be
+rebuilt, so deleting it protects against a later theft of this file only together with
+an aggregator that deletes its reveals (docs/threat-model.md). The state file is
 JSON, written atomically with mode 0600 and refused if others can read it; the ledger is
 stored before a partial decryption leaves, so a crash cannot reset its checks.
 """
@@ -98,6 +101,7 @@ class CustodianState:
     client_pin: dict[str, str] = field(default_factory=dict)  # client id -> identity key
     shares: dict[str, str] = field(default_factory=dict)  # round id -> key share residues
     ledgers: dict[str, str] = field(default_factory=dict)  # round id -> CustodianLedger JSON
+    finished: list[str] = field(default_factory=list)  # rounds over: never served again
     last_round: int = 0
     version: int = STATE_VERSION
 
@@ -153,6 +157,9 @@ class CustodianCore:
         reply = yield Call("GET", self._base)
         assert reply is not None
         federation = received(FederationPublic, reply.json(), "the federation")
+        if federation.id != self.state.federation_id:
+            raise ProtocolError("the server answered for another federation than this "
+                                "custodian's; refusing to take part")
         seen = federation.model_dump(mode="json", include=set(PINNED))
         if self.state.federation_pin is None:
             self.state.federation_pin = seen
@@ -273,7 +280,59 @@ class CustodianCore:
 
     def serve_round_flow(self, round_: RoundPublic, *, timeout: float = 3600.0
                          ) -> Flow[RoundPublic]:
-        """Take this custodian's part in ``round_`` until it closes or aborts."""
+        """Take this custodian's part in ``round_`` until it closes or aborts; resumes a
+        round it took part in before a restart, and refuses one that is over.
+
+        What this custodian accepted for a round (its ledger) is kept for good: a server
+        that announced a finished round again, or the same round under other settings,
+        would otherwise get a second vote and a second decryption of another set."""
+        if round_.id in self.state.finished:
+            raise ProtocolError(f"round {round_.number} is over for this custodian; a round "
+                                "is never served twice")
+        try:
+            round_ = yield from self._round_flow(round_, wait=0.0)  # fresh, after a restart
+            round_ = yield from self._serve_flow(round_, timeout)
+        except Exception:  # an ordinary failure: drop the share if the round is over anyway
+            yield from self._forget_if_over(round_)
+            raise
+        yield from self._forget_if_over(round_)
+        yield from self.purge_flow()  # and any share an earlier failure left behind
+        return round_
+
+    def _forget_if_over(self, round_: RoundPublic) -> Flow[None]:
+        """Drop the round's key share once the round is over (a later theft of this state
+        file then opens no past round); keep it while the round may still need it."""
+        if round_.stage not in FINISHED:
+            try:
+                round_ = yield from self._round_flow(round_, wait=0.0)
+            except Exception:
+                return
+        if round_.stage in FINISHED:
+            self.state.shares.pop(round_.id, None)
+            if round_.id not in self.state.finished:
+                self.state.finished.append(round_.id)
+            self.state.last_round = max(self.state.last_round, round_.number)
+            self._save()
+
+    def purge_flow(self) -> Flow[int]:
+        """Drop the shares of rounds that are over (left by a crash); how many."""
+        dropped = 0
+        for round_id in list(self.state.shares):
+            try:
+                reply = yield Call("GET", f"{self._base}/rounds/{round_id}")
+                assert reply is not None
+                stage = received(RoundPublic, reply.json(), "a round").stage
+            except NotFoundError:
+                stage = Stage.ABORTED.value
+            if stage in FINISHED:
+                self.state.shares.pop(round_id)
+                self.state.finished.append(round_id)
+                dropped += 1
+        if dropped:
+            self._save()
+        return dropped
+
+    def _serve_flow(self, round_: RoundPublic, timeout: float) -> Flow[RoundPublic]:
         federation = yield from self.federation_flow()
         context = yield from self.context_flow(federation, round_.id)
         keygen = CustodianKeygen(context, self.index, self.identity_key, self.exchange_key,
@@ -309,10 +368,6 @@ class CustodianCore:
                                               f"{timeout:.0f} s")
             wait = min(LONG_POLL_SECONDS, max(0.0, give_up - time.monotonic()))
             round_ = yield from self._round_flow(round_, wait=wait)
-        self.state.shares.pop(round_.id, None)  # the round's key is never used again
-        self.state.ledgers.pop(round_.id, None)
-        self.state.last_round = max(self.state.last_round, round_.number)
-        self._save()
         return round_
 
     def next_round_flow(self, *, timeout: float = 3600.0) -> Flow[RoundPublic]:
@@ -326,7 +381,7 @@ class CustodianCore:
             except NotFoundError:
                 current = None
             if current is not None and current.number > self.state.last_round and \
-                    current.stage not in FINISHED:
+                    current.stage not in FINISHED and current.id not in self.state.finished:
                 return current
             if time.monotonic() >= give_up:
                 raise ServiceUnavailableError(f"no new round opened within {timeout:.0f} s")
@@ -379,7 +434,9 @@ class Custodian(CustodianCore):
         return self.transport.run(self.serve_round_flow(round_, timeout=timeout))
 
     def serve(self, *, rounds: int | None = None, timeout: float = 3600.0) -> int:
-        """Serve rounds as they open (``rounds`` of them, or until stopped); how many."""
+        """Serve rounds as they open (``rounds`` of them, or until stopped); how many.
+        First drops the key shares of rounds that ended while it was down."""
+        self.transport.run(self.purge_flow())
         served = 0
         while rounds is None or served < rounds:
             round_ = self.transport.run(self.next_round_flow(timeout=timeout))

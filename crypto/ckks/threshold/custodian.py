@@ -113,7 +113,7 @@ class CustodianLedger:
     and in all how many ciphertexts it decrypted (the flooding budget)."""
 
     ciphertexts: int = 0
-    rounds: dict[str, str] = field(default_factory=dict)  # key context digest -> set digest
+    rounds: dict[str, str] = field(default_factory=dict)  # round (federation, id) -> set digest
 
     def to_json(self) -> str:
         return json.dumps({"ciphertexts": self.ciphertexts, "rounds": self.rounds},
@@ -144,9 +144,16 @@ def _vote_payload(context: KeyContext, index: int, set_digest: bytes) -> bytes:
     return canonical(_VOTE, context.digest, index, set_digest)
 
 
+def _round_key(context: KeyContext) -> str:
+    """The ledger's key for a round: its federation and id only, so that a server that
+    re-announces the round under other settings (another context) still finds the vote."""
+    return hashlib.sha256(canonical(b"ckks-threshold/ledger-round", context.federation_id,
+                                    context.key_id)).hexdigest()
+
+
 def _remember(ledger: CustodianLedger, context: KeyContext, set_digest: bytes
               ) -> CustodianLedger:
-    key = context.digest.hex()
+    key = _round_key(context)
     if ledger.rounds.get(key, set_digest.hex()) != set_digest.hex():
         raise RoundStateError("this custodian already accepted another set of contributions "
                               "for this round; two sums would reveal their difference")

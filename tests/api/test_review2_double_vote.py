@@ -1,0 +1,170 @@
+"""Adversarial review 2, the attack as found: A lying aggregator makes honest SDK
+custodians vote for, and decrypt, two contributor sets of one round, and subtracts the
+sums: one client's upload.  No custodian colludes. The aggregator (operator: database
+and admin token) lets custodians 1 and 2 make the key and 3 and 4 join it later (it just
+closes the commit stage after two commitments). Phase 1: custodians 1, 3, 4 vote for the
+four uploads, 1 and 3 decrypt, the round closes. Then the server tells the custodians
+the same round (same id, so the same key and the same signed uploads) is round number 2,
+back in the agree stage, with one upload left out. The joiners 3 and 4 dropped their
+share and ledger when the round "ended"; they rebuild the share from the reveals the
+server still holds, and with an empty ledger vote again. Custodian 2 (restarted after it
+confirmed the key) votes once. Three votes = q for the second set: the difference of the
+two sums is the left-out upload.
+
+Fixed: a custodian keeps what it accepted in each round for good and never serves a
+finished round again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from sqlalchemy import delete, func, select
+
+from blindsum.aggregator.models import MessageRow, RoundRow
+from blindsum.api.app import create_app
+from blindsum.api.settings import Settings
+from blindsum.client_sdk import AsyncAdmin, AsyncClient
+from blindsum.client_sdk.custodian import CustodianCore, CustodianState
+from blindsum.client_sdk.transport import AsyncTransport
+from blindsum.errors import ProtocolError, ServiceUnavailableError
+
+pytest.importorskip("tenseal")
+
+ADMIN = "review2-admin-" + "r" * 32
+BASE = "http://blindsum.test"
+DIM = 40
+
+
+async def _custodian(asgi, fid: str, code: str, path: Path):
+    from blindsum.client_sdk.custodian import _raw
+    from blindsum.crypto.identity import generate_exchange_key, generate_identity_key
+
+    identity, exchange = generate_identity_key(), generate_exchange_key()
+    async with AsyncTransport(BASE, transport=asgi) as anonymous:
+        enrolled = await anonymous.run(CustodianCore.enrollment_flow(fid, code, identity,
+                                                                     exchange))
+    state = CustodianState(url=BASE, federation_id=fid, custodian_index=enrolled.custodian_index,
+                           token=enrolled.token, identity_key=_raw(identity),
+                           exchange_key=_raw(exchange))
+    core = CustodianCore(state, path)
+    core._save()
+    return core, AsyncTransport(BASE, enrolled.token, transport=asgi)
+
+
+def _count(app, round_id: str, stage: str) -> int:
+    with app.state.sessions() as s:
+        return int(s.scalar(select(func.count()).select_from(MessageRow).where(
+            MessageRow.round_id == round_id, MessageRow.stage == stage)) or 0)
+
+
+def _stage(app, round_id: str) -> str:
+    with app.state.sessions() as s:
+        return s.get(RoundRow, round_id).stage
+
+
+async def _until(pred, timeout: float = 25.0) -> None:
+    end = asyncio.get_running_loop().time() + timeout
+    while not pred():
+        assert asyncio.get_running_loop().time() < end, "timed out"
+        await asyncio.sleep(0.05)
+
+
+def test_a_lying_server_cannot_get_a_second_sum_of_a_finished_round(tmp_path) -> None:
+    async def scenario():
+        app = create_app(Settings(data_dir=tmp_path / "data", admin_token=ADMIN,
+                                  database_url=f"sqlite:///{tmp_path / 'service.db'}"))
+        asgi = httpx.ASGITransport(app=app)
+        admin = AsyncAdmin(BASE, ADMIN, transport=asgi)
+        fed = await admin.create_federation("t", "ckks", [("w", (DIM,))], min_clients=3,
+                                            max_clients=6, custody="threshold", custodians=4,
+                                            custodian_threshold=2, stage_timeout_seconds=60)
+        sites = [await _custodian(asgi, fed.id, await admin.invite(fed.id, f"k{i}", "custodian"),
+                                  tmp_path / f"k{i}.json") for i in range(4)]
+        clients = [await AsyncClient.enroll(BASE, fed.id, await admin.invite(fed.id, f"c{i}"),
+                                            transport=asgi, state_file=tmp_path / f"c{i}.json")
+                   for i in range(4)]
+        updates = [np.random.default_rng(7 + i).uniform(-0.01, 0.01, DIM) for i in range(4)]
+        victim = clients[3].client_id
+        round_ = await admin.open_round(fed.id)
+        rid = round_.id
+
+        def serve(i: int, r):
+            core, tr = sites[i]
+            return asyncio.create_task(tr.run(core.serve_round_flow(r, timeout=60)))
+
+        # the key: custodians 1 and 2 commit, the operator closes the stage; 3, 4 join later
+        t1, t2 = serve(0, round_), serve(1, round_)
+        await _until(lambda: _count(app, rid, "key-commit") == 2)
+        await admin.close_stage(fed.id, rid)
+        await _until(lambda: _stage(app, rid) == "upload")
+        t2.cancel()  # custodian 2 confirmed (it holds its share) and then went offline
+        now = await admin.round(fed.id, rid)
+        t3, t4 = serve(2, now), serve(3, now)
+
+        async def client(c, u):
+            return await c.submit(u, await c.next_round(timeout=30), timeout=60)
+
+        subs = [asyncio.create_task(client(c, u)) for c, u in zip(clients, updates, strict=True)]
+        await _until(lambda: _stage(app, rid) == "agree")
+        await _until(lambda: _count(app, rid, "agree") == 3)  # custodians 1, 3, 4
+        await admin.close_stage(fed.id, rid)
+        finals = await asyncio.gather(t1, t3, t4, *subs)
+        assert all(f.stage == "closed" for f in finals[:3]), [f.abort_reason for f in finals]
+        first = await admin.result(fed.id, rid)
+        np.testing.assert_allclose(first, np.sum(updates, axis=0), atol=1e-5)
+        assert sites[2][0].state.shares == {}
+        assert rid in sites[2][0].state.ledgers and rid in sites[2][0].state.finished
+
+        # the lie: the same round, renumbered 2, back in "agree", without the victim
+        with app.state.sessions() as s:
+            s.execute(delete(MessageRow).where(MessageRow.round_id == rid,
+                                               MessageRow.stage == "agree"))
+            s.execute(delete(MessageRow).where(MessageRow.round_id == rid,
+                                               MessageRow.stage == "upload",
+                                               MessageRow.sender == victim))
+            row = s.get(RoundRow, rid)
+            row.stage, row.number, row.result_blob, row.closed_at = "agree", 2, None, None
+            row.stage_deadline = datetime.now(UTC) + timedelta(seconds=60)
+            row.custody = {k: v for k, v in row.custody.items()
+                           if k in ("committed", "seed", "key_b_blob", "key_digest",
+                                    "confirmed")}
+            s.commit()
+
+        # custodian 2 restarts from its state file; 3 and 4 follow rounds as usual
+        path2 = tmp_path / "k1.json"
+        restarted = CustodianCore(CustodianState.load(path2), path2)
+        assert rid in restarted.state.shares
+        sites[1] = (restarted, AsyncTransport(BASE, restarted.state.token, transport=asgi))
+        lie = await admin.round(fed.id, rid)
+        for i in (2, 3):  # the round is over for them: not offered again, and refused
+            core, tr = sites[i]
+            with pytest.raises(ServiceUnavailableError):
+                await tr.run(core.next_round_flow(timeout=2))
+            with pytest.raises(ProtocolError, match="never served twice"):
+                await tr.run(core.serve_round_flow(lie, timeout=10))
+        task = serve(1, lie)  # custodian 2 never voted in this round: it may vote once
+        await _until(lambda: _count(app, rid, "agree") == 1)
+        await admin.close_stage(fed.id, rid)  # one vote of the q = 3 a decryption needs
+        assert (await task).stage == "aborted"
+        second = None
+        assert _stage(app, rid) == "aborted"
+
+        await admin.aclose()
+        for c in clients:
+            await c.aclose()
+        for _, tr in sites:
+            await tr.aclose()
+        app.state.engine.dispose()
+        return updates, first, second
+
+    updates, first, second = asyncio.run(scenario())
+    # the attacker's goal was client 4's update as the difference of two decrypted sums:
+    # the second sum was never decrypted
+    assert second is None
+    np.testing.assert_allclose(first, np.sum(updates, axis=0), atol=1e-5)

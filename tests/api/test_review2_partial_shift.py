@@ -1,0 +1,120 @@
+"""Adversarial review 2, the attack as found: One custodian of the active set adds a
+constant to its partial decryption; the service fuses it without any check and publishes
+a round result that is not the sum of the contributors (here every coordinate + 5.0,
+beyond the clip bound of the whole cohort). One custodian suffices: no collusion, no
+broken signature.
+
+Fixed in part: a fused sum out of range for its contributors is refused and nothing is
+published; a shift within range stays open (no proofs of correct partial decryption).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from blindsum.api.app import create_app
+from blindsum.api.settings import Settings
+from blindsum.client_sdk import AsyncAdmin, AsyncClient
+from blindsum.client_sdk.custodian import CustodianCore, CustodianState
+from blindsum.client_sdk.flows import arun
+from blindsum.client_sdk.transport import AsyncTransport
+from blindsum.crypto.ckks.threshold.keys import data_basis
+from blindsum.crypto.ckks.threshold.params import ThresholdParams
+from blindsum.crypto.ckks.threshold.residues import decode_residues, encode_residues
+from blindsum.errors import RoundStateError
+
+pytest.importorskip("tenseal")
+
+ADMIN = "review2-admin-" + "s" * 32
+BASE = "http://blindsum.test"
+DIM = 40
+SHIFT = 5.0
+
+
+async def _custodian(asgi, fid: str, code: str, path: Path):
+    from blindsum.client_sdk.custodian import _raw
+    from blindsum.crypto.identity import generate_exchange_key, generate_identity_key
+
+    identity, exchange = generate_identity_key(), generate_exchange_key()
+    async with AsyncTransport(BASE, transport=asgi) as anonymous:
+        enrolled = await anonymous.run(CustodianCore.enrollment_flow(fid, code, identity,
+                                                                     exchange))
+    state = CustodianState(url=BASE, federation_id=fid, custodian_index=enrolled.custodian_index,
+                           token=enrolled.token, identity_key=_raw(identity),
+                           exchange_key=_raw(exchange))
+    return CustodianCore(state, path), AsyncTransport(BASE, enrolled.token, transport=asgi)
+
+
+def _shifted(params: ThresholdParams, dimension: int, data: bytes) -> bytes:
+    """The partial plus the NTT of the constant polynomial SHIFT * scale."""
+    basis = data_basis(params.ckks)
+    partial = decode_residues(basis, data, params.ckks.chunks(dimension))
+    c = round(SHIFT * 2**params.ckks.scale_bits)
+    constant = np.zeros((1, len(basis.primes), basis.n), dtype=np.uint64)
+    for i, q in enumerate(basis.primes):
+        constant[0, i, 0] = c % q
+    return encode_residues(basis, basis.add(partial, basis.ntt(constant)))
+
+
+def test_one_custodian_cannot_shift_the_published_sum_out_of_range(tmp_path) -> None:
+    async def scenario():
+        app = create_app(Settings(data_dir=tmp_path / "data", admin_token=ADMIN,
+                                  database_url=f"sqlite:///{tmp_path / 'service.db'}"))
+        asgi = httpx.ASGITransport(app=app)
+        admin = AsyncAdmin(BASE, ADMIN, transport=asgi)
+        fed = await admin.create_federation("t", "ckks", [("w", (DIM,))], min_clients=3,
+                                            max_clients=6, custody="threshold", custodians=4,
+                                            custodian_threshold=2, stage_timeout_seconds=30)
+        params = ThresholdParams.derive(max_clients=fed.max_clients, max_abs=fed.clip_norm,
+                                        custodians=4, threshold=2)
+        sites = [await _custodian(asgi, fed.id, await admin.invite(fed.id, f"k{i}", "custodian"),
+                                  tmp_path / f"k{i}.json") for i in range(4)]
+        clients = [await AsyncClient.enroll(BASE, fed.id, await admin.invite(fed.id, f"c{i}"),
+                                            transport=asgi, state_file=tmp_path / f"c{i}.json")
+                   for i in range(4)]
+        updates = [np.random.default_rng(3 + i).uniform(-0.01, 0.01, DIM) for i in range(4)]
+        round_ = await admin.open_round(fed.id)
+        tampered: list[int] = []
+
+        def malicious(core, tr):  # every custodian runs this: whichever is active cheats
+            async def send(call):
+                if call.method == "PUT" and call.path.endswith("/custody/partial") and \
+                        not tampered:
+                    tampered.append(core.index)
+                    call = dataclasses.replace(call, content=_shifted(params, DIM, call.content))
+                return await tr.send(call)
+            return arun(core.serve_round_flow(round_, timeout=60), send)
+
+        async def client(c, u):
+            return await c.submit(u, await c.next_round(timeout=30), timeout=60)
+
+        finals = await asyncio.gather(*(malicious(core, tr) for core, tr in sites),
+                                      *(client(c, u) for c, u in zip(clients, updates,
+                                                                     strict=True)),
+                                      return_exceptions=True)
+        try:
+            total = await admin.result(fed.id, round_.id)
+        except RoundStateError:
+            total = None
+        await admin.aclose()
+        for c in clients:
+            await c.aclose()
+        for _, tr in sites:
+            await tr.aclose()
+        app.state.engine.dispose()
+        return updates, total, finals, tampered, fed
+
+    _, total, finals, tampered, _ = asyncio.run(scenario())
+    assert len(tampered) == 1  # one partial changed, by one custodian
+    # the attacker's goal was a published sum that is not the contributors' (theirs + 5.0):
+    # the fused sum is out of range, the round aborts and nothing is published
+    assert total is None
+    custodian_finals = [f for f in finals[:4] if not isinstance(f, BaseException)]
+    assert custodian_finals and all(f.stage == "aborted" for f in custodian_finals)
+    assert "out of range" in (custodian_finals[0].abort_reason or "")
