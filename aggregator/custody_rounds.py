@@ -27,18 +27,15 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from blindsum.aggregator import results, rounds
+from blindsum.aggregator import custody_fusion, results, rounds
 from blindsum.aggregator.blobs import BlobStore
 from blindsum.aggregator.models import CustodianRow, FederationRow, RoundRow
-from blindsum.crypto.ckks.accumulator import EncryptedSumAccumulator
 from blindsum.crypto.ckks.stages import Stage
 from blindsum.crypto.ckks.threshold import ceremony
 from blindsum.crypto.ckks.threshold.custodian import ContributorSet, SetVote, verify_vote
-from blindsum.crypto.ckks.threshold.decryption import decode, fuse
 from blindsum.crypto.ckks.threshold.framing import decode_reveal
 from blindsum.crypto.ckks.threshold.keys import CollectiveKey, data_basis, key_basis
 from blindsum.crypto.ckks.threshold.params import ThresholdParams
@@ -46,13 +43,11 @@ from blindsum.crypto.ckks.threshold.residues import decode_residues, encode_resi
 from blindsum.errors import BlindsumError, NotFoundError, ProtocolError, RoundStateError
 from blindsum.wire import KeyCommitmentMessage, KeyConfirmationMessage, SetVoteMessage
 
-__all__ = ["MAX_DECRYPT_ATTEMPTS", "close_stage", "close_when_complete", "collective_key_blob",
+__all__ = ["close_stage", "close_when_complete", "collective_key_blob",
            "commitments", "contributor_set", "key_context", "params_of", "partial_size",
            "reveal_blob", "round_key", "submit_commitment", "submit_confirmation",
            "submit_partial", "submit_reveal", "submit_vote", "votes"]
 
-MAX_DECRYPT_ATTEMPTS = 3
-"""Active sets tried before a round gives up on its custodians (each costs flooding budget)."""
 COMMIT, REVEAL, CONFIRM = Stage.KEY_COMMIT.value, Stage.KEY_REVEAL.value, Stage.KEY_CONFIRM.value
 UPLOAD, AGREE, DECRYPT = Stage.UPLOAD.value, Stage.AGREE.value, Stage.DECRYPT.value
 
@@ -348,22 +343,8 @@ def _close_agree(session: Session, blobs: BlobStore, federation: FederationRow,
 
 
 def _next_active_set(federation: FederationRow, round_row: RoundRow) -> None:
-    """Name t custodians to decrypt: first those that answered the last attempt, then
-    those that voted (they are online) and were not tried, then the rest."""
-    state = _state(round_row)
-    attempt = int(state.get("attempt", 0)) + 1
-    if attempt > MAX_DECRYPT_ATTEMPTS:
-        raise RoundStateError(f"{MAX_DECRYPT_ATTEMPTS} sets of custodians failed to decrypt "
-                              "in time; open a new round when custodians are online")
-    answered = sorted(int(i) for i in state.get("partials", {}))
-    tried = set(state.get("tried", []))
-    voted = state.get("voted", [])
-    everyone = range(1, federation.custodians + 1)
-    order = answered + [i for i in voted if i not in tried] + \
-        [i for i in everyone if i not in tried] + list(everyone)
-    active = list(dict.fromkeys(order))[: federation.custodian_threshold]
-    round_row.custody = {**state, "attempt": attempt, "active": sorted(active), "partials": {},
-                         "tried": sorted(tried | set(active))}
+    round_row.custody = custody_fusion.next_active_set(
+        _state(round_row), federation.custodians, federation.custodian_threshold)
 
 
 def _close_decrypt(session: Session, blobs: BlobStore, federation: FederationRow,
@@ -374,33 +355,12 @@ def _close_decrypt(session: Session, blobs: BlobStore, federation: FederationRow
         _next_active_set(federation, round_row)
         rounds.advance(round_row, DECRYPT, federation.stage_timeout_seconds)
         return
-    params = params_of(federation)
-    accumulator = EncryptedSumAccumulator(params.ckks, federation.dimension,
-                                          round_id=round_row.id.encode())
-    for m in rounds.stage_messages(session, round_row.id, UPLOAD):
-        accumulator.add(blobs.get(m.blob or ""), client_id=m.sender, signature=m.body)
-    accumulator.close()
-    ciphertexts = accumulator.ciphertext_sum().reshape(-1, params.ckks.words_per_chunk)
-    chunks = params.ckks.chunks(federation.dimension)
-    fused = fuse(params.ckks, ciphertexts, {
-        int(i): decode_residues(data_basis(params.ckks), blobs.get(digest), chunks,
-                                what="a partial decryption") for i, digest in partials.items()})
-    total = decode(params.ckks, fused, federation.dimension)
-    _check_in_range(total, len(accumulator.contributions), federation.clip_norm,
-                    params.value_error)
-    results.publish(session, blobs, round_row, total, list(accumulator.contributions))
-
-
-def _check_in_range(total: np.ndarray, contributors: int, clip_norm: float,
-                    value_error: float) -> None:
-    """Refuse a fused sum no honest round gives: each update's L2 norm is at most the clip
-    norm (clients clip), so the sum's is at most ``contributors * clip_norm``, plus the
-    flooding's error (8 standard deviations per value). A custodian that adds anything
-    larger to its partial is caught here; a smaller shift is not (docs/threat-model.md)."""
-    bound = contributors * clip_norm + 8 * value_error * float(np.sqrt(total.size))
-    if not np.all(np.isfinite(total)) or float(np.linalg.norm(total)) > bound:
-        raise ProtocolError("the fused sum is out of range for its contributors (a custodian "
-                            "sent a wrong partial decryption); nothing is published")
+    uploads = rounds.stage_messages(session, round_row.id, UPLOAD)
+    total, contributors = custody_fusion.fused_sum(
+        params_of(federation), federation, round_row.id.encode(),
+        [(m.sender, blobs.get(m.blob or ""), m.body) for m in uploads],
+        {int(i): blobs.get(digest) for i, digest in partials.items()})
+    results.publish(session, blobs, round_row, total, contributors)
 
 
 _CLOSERS = {COMMIT: _close_commit, REVEAL: _close_reveal, CONFIRM: _close_confirm,

@@ -21,12 +21,11 @@ import asyncio
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete
 
 from blindsum.aggregator.models import MessageRow, RoundRow
 from blindsum.api.app import create_app
@@ -34,43 +33,20 @@ from blindsum.api.settings import Settings
 from blindsum.client_sdk import AsyncAdmin, AsyncClient
 from blindsum.client_sdk.custodian import CustodianCore, CustodianState
 from blindsum.client_sdk.flows import Reply, arun
-from blindsum.client_sdk.transport import AsyncTransport
 from blindsum.errors import ProtocolError, RoundStateError, ServiceUnavailableError
+
+from .custody_helpers import BASE, enroll_custodian, message_count
 
 pytest.importorskip("tenseal")
 
 ADMIN = "review2-admin-" + "v" * 32
-BASE = "http://blindsum.test"
 DIM = 40
 
 
-async def _custodian(asgi, fid: str, code: str, path: Path):
-    from blindsum.client_sdk.custodian import _raw
-    from blindsum.crypto.identity import generate_exchange_key, generate_identity_key
-
-    identity, exchange = generate_identity_key(), generate_exchange_key()
-    async with AsyncTransport(BASE, transport=asgi) as anonymous:
-        enrolled = await anonymous.run(CustodianCore.enrollment_flow(fid, code, identity,
-                                                                     exchange))
-    state = CustodianState(url=BASE, federation_id=fid, custodian_index=enrolled.custodian_index,
-                           token=enrolled.token, identity_key=_raw(identity),
-                           exchange_key=_raw(exchange))
-    core = CustodianCore(state, path)
-    core._save()
-    return core, AsyncTransport(BASE, enrolled.token, transport=asgi)
 
 
-def _count(app, round_id: str, stage: str) -> int:
-    with app.state.sessions() as s:
-        return int(s.scalar(select(func.count()).select_from(MessageRow).where(
-            MessageRow.round_id == round_id, MessageRow.stage == stage)) or 0)
 
 
-async def _until(pred, timeout: float = 25.0) -> None:
-    end = asyncio.get_running_loop().time() + timeout
-    while not pred():
-        assert asyncio.get_running_loop().time() < end, "timed out"
-        await asyncio.sleep(0.05)
 
 
 def test_a_second_federation_id_gets_no_second_vote_nor_decryption(tmp_path) -> None:
@@ -82,8 +58,9 @@ def test_a_second_federation_id_gets_no_second_vote_nor_decryption(tmp_path) -> 
         fed = await admin.create_federation("t", "ckks", [("w", (DIM,))], min_clients=3,
                                             max_clients=6, custody="threshold", custodians=4,
                                             custodian_threshold=2, stage_timeout_seconds=60)
-        sites = [await _custodian(asgi, fed.id, await admin.invite(fed.id, f"k{i}", "custodian"),
-                                  tmp_path / f"k{i}.json") for i in range(4)]
+        sites = [await enroll_custodian(asgi, fed.id,
+                                        await admin.invite(fed.id, f"k{i}", "custodian"),
+                                        tmp_path / f"k{i}.json") for i in range(4)]
         clients = [await AsyncClient.enroll(BASE, fed.id, await admin.invite(fed.id, f"c{i}"),
                                             transport=asgi, state_file=tmp_path / f"c{i}.json")
                    for i in range(4)]
@@ -157,7 +134,7 @@ def test_a_second_federation_id_gets_no_second_vote_nor_decryption(tmp_path) -> 
                                         return_exceptions=True)
         # each refuses: the server answered for another federation than the pinned one
         assert all(isinstance(o, ProtocolError) for o in outcomes), outcomes
-        assert _count(app, rid, "agree") == 0
+        assert message_count(app, rid, "agree") == 0
         # and under the pinned federation id the ledger (keyed by federation and round,
         # kept for good) refuses a second set for the round
         from blindsum.client_sdk.threshold import key_context

@@ -19,60 +19,32 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete
 
 from blindsum.aggregator.models import MessageRow, RoundRow
 from blindsum.api.app import create_app
 from blindsum.api.settings import Settings
-from blindsum.client_sdk import AsyncAdmin, AsyncClient
-from blindsum.client_sdk.custodian import CustodianCore, CustodianState
-from blindsum.client_sdk.transport import AsyncTransport
+from blindsum.client_sdk import AsyncAdmin, AsyncClient, AsyncCustodian
 from blindsum.errors import ProtocolError, ServiceUnavailableError
+
+from .custody_helpers import BASE, enroll_custodian, message_count, stage_of, until
 
 pytest.importorskip("tenseal")
 
 ADMIN = "review2-admin-" + "r" * 32
-BASE = "http://blindsum.test"
 DIM = 40
 
 
-async def _custodian(asgi, fid: str, code: str, path: Path):
-    from blindsum.client_sdk.custodian import _raw
-    from blindsum.crypto.identity import generate_exchange_key, generate_identity_key
-
-    identity, exchange = generate_identity_key(), generate_exchange_key()
-    async with AsyncTransport(BASE, transport=asgi) as anonymous:
-        enrolled = await anonymous.run(CustodianCore.enrollment_flow(fid, code, identity,
-                                                                     exchange))
-    state = CustodianState(url=BASE, federation_id=fid, custodian_index=enrolled.custodian_index,
-                           token=enrolled.token, identity_key=_raw(identity),
-                           exchange_key=_raw(exchange))
-    core = CustodianCore(state, path)
-    core._save()
-    return core, AsyncTransport(BASE, enrolled.token, transport=asgi)
 
 
-def _count(app, round_id: str, stage: str) -> int:
-    with app.state.sessions() as s:
-        return int(s.scalar(select(func.count()).select_from(MessageRow).where(
-            MessageRow.round_id == round_id, MessageRow.stage == stage)) or 0)
 
 
-def _stage(app, round_id: str) -> str:
-    with app.state.sessions() as s:
-        return s.get(RoundRow, round_id).stage
 
 
-async def _until(pred, timeout: float = 25.0) -> None:
-    end = asyncio.get_running_loop().time() + timeout
-    while not pred():
-        assert asyncio.get_running_loop().time() < end, "timed out"
-        await asyncio.sleep(0.05)
 
 
 def test_a_lying_server_cannot_get_a_second_sum_of_a_finished_round(tmp_path) -> None:
@@ -84,8 +56,9 @@ def test_a_lying_server_cannot_get_a_second_sum_of_a_finished_round(tmp_path) ->
         fed = await admin.create_federation("t", "ckks", [("w", (DIM,))], min_clients=3,
                                             max_clients=6, custody="threshold", custodians=4,
                                             custodian_threshold=2, stage_timeout_seconds=60)
-        sites = [await _custodian(asgi, fed.id, await admin.invite(fed.id, f"k{i}", "custodian"),
-                                  tmp_path / f"k{i}.json") for i in range(4)]
+        sites = [await enroll_custodian(asgi, fed.id,
+                                        await admin.invite(fed.id, f"k{i}", "custodian"),
+                                        tmp_path / f"k{i}.json") for i in range(4)]
         clients = [await AsyncClient.enroll(BASE, fed.id, await admin.invite(fed.id, f"c{i}"),
                                             transport=asgi, state_file=tmp_path / f"c{i}.json")
                    for i in range(4)]
@@ -100,9 +73,9 @@ def test_a_lying_server_cannot_get_a_second_sum_of_a_finished_round(tmp_path) ->
 
         # the key: custodians 1 and 2 commit, the operator closes the stage; 3, 4 join later
         t1, t2 = serve(0, round_), serve(1, round_)
-        await _until(lambda: _count(app, rid, "key-commit") == 2)
+        await until(lambda: message_count(app, rid, "key-commit") == 2)
         await admin.close_stage(fed.id, rid)
-        await _until(lambda: _stage(app, rid) == "upload")
+        await until(lambda: stage_of(app, rid) == "upload")
         t2.cancel()  # custodian 2 confirmed (it holds its share) and then went offline
         now = await admin.round(fed.id, rid)
         t3, t4 = serve(2, now), serve(3, now)
@@ -111,8 +84,8 @@ def test_a_lying_server_cannot_get_a_second_sum_of_a_finished_round(tmp_path) ->
             return await c.submit(u, await c.next_round(timeout=30), timeout=60)
 
         subs = [asyncio.create_task(client(c, u)) for c, u in zip(clients, updates, strict=True)]
-        await _until(lambda: _stage(app, rid) == "agree")
-        await _until(lambda: _count(app, rid, "agree") == 3)  # custodians 1, 3, 4
+        await until(lambda: stage_of(app, rid) == "agree")
+        await until(lambda: message_count(app, rid, "agree") == 3)  # custodians 1, 3, 4
         await admin.close_stage(fed.id, rid)
         finals = await asyncio.gather(t1, t3, t4, *subs)
         assert all(f.stage == "closed" for f in finals[:3]), [f.abort_reason for f in finals]
@@ -138,9 +111,9 @@ def test_a_lying_server_cannot_get_a_second_sum_of_a_finished_round(tmp_path) ->
 
         # custodian 2 restarts from its state file; 3 and 4 follow rounds as usual
         path2 = tmp_path / "k1.json"
-        restarted = CustodianCore(CustodianState.load(path2), path2)
+        restarted = AsyncCustodian.load(path2, transport=asgi)
         assert rid in restarted.state.shares
-        sites[1] = (restarted, AsyncTransport(BASE, restarted.state.token, transport=asgi))
+        sites[1] = (restarted, restarted.transport)
         lie = await admin.round(fed.id, rid)
         for i in (2, 3):  # the round is over for them: not offered again, and refused
             core, tr = sites[i]
@@ -149,11 +122,11 @@ def test_a_lying_server_cannot_get_a_second_sum_of_a_finished_round(tmp_path) ->
             with pytest.raises(ProtocolError, match="never served twice"):
                 await tr.run(core.serve_round_flow(lie, timeout=10))
         task = serve(1, lie)  # custodian 2 never voted in this round: it may vote once
-        await _until(lambda: _count(app, rid, "agree") == 1)
+        await until(lambda: message_count(app, rid, "agree") == 1)
         await admin.close_stage(fed.id, rid)  # one vote of the q = 3 a decryption needs
         assert (await task).stage == "aborted"
         second = None
-        assert _stage(app, rid) == "aborted"
+        assert stage_of(app, rid) == "aborted"
 
         await admin.aclose()
         for c in clients:

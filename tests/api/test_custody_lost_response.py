@@ -11,7 +11,6 @@ and a stage is closed only by a message of that stage.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,13 +20,12 @@ from blindsum.aggregator.models import MessageRow
 from blindsum.api.app import create_app
 from blindsum.api.settings import Settings
 from blindsum.client_sdk import AsyncAdmin, AsyncClient
-from blindsum.client_sdk.custodian import CustodianCore, CustodianState
-from blindsum.client_sdk.transport import AsyncTransport
+
+from .custody_helpers import BASE, enroll_custodian
 
 pytest.importorskip("tenseal")
 
 ADMIN = "review2-admin-" + "w" * 32
-BASE = "http://blindsum.test"
 DIM = 40
 
 
@@ -47,19 +45,6 @@ class LosesOneResponse(httpx.AsyncBaseTransport):
         return response
 
 
-async def _custodian(asgi, fid: str, code: str, path: Path, lossy=None):
-    from blindsum.client_sdk.custodian import _raw
-    from blindsum.crypto.identity import generate_exchange_key, generate_identity_key
-
-    identity, exchange = generate_identity_key(), generate_exchange_key()
-    async with AsyncTransport(BASE, transport=asgi) as anonymous:
-        enrolled = await anonymous.run(CustodianCore.enrollment_flow(fid, code, identity,
-                                                                     exchange))
-    state = CustodianState(url=BASE, federation_id=fid, custodian_index=enrolled.custodian_index,
-                           token=enrolled.token, identity_key=_raw(identity),
-                           exchange_key=_raw(exchange))
-    return CustodianCore(state, path), AsyncTransport(BASE, enrolled.token, backoff_seconds=0.05,
-                                                      transport=lossy or asgi)
 
 
 def test_a_lost_response_to_the_last_commitment_does_not_abort_the_round(tmp_path) -> None:
@@ -72,8 +57,10 @@ def test_a_lost_response_to_the_last_commitment_does_not_abort_the_round(tmp_pat
         fed = await admin.create_federation("t", "ckks", [("w", (DIM,))], min_clients=3,
                                             max_clients=6, custody="threshold", custodians=4,
                                             custodian_threshold=2, stage_timeout_seconds=5)
-        sites = [await _custodian(asgi, fed.id, await admin.invite(fed.id, f"k{i}", "custodian"),
-                                  tmp_path / f"k{i}.json", lossy if i == 3 else None)
+        sites = [await enroll_custodian(lossy if i == 3 else asgi, fed.id,
+                                        await admin.invite(fed.id, f"k{i}", "custodian"),
+                                        tmp_path / f"k{i}.json",
+                                        **({"backoff_seconds": 0.05} if i == 3 else {}))
                  for i in range(4)]
         for i in range(3):
             await AsyncClient.enroll(BASE, fed.id, await admin.invite(fed.id, f"c{i}"),

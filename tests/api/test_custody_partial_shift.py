@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -21,34 +20,21 @@ import pytest
 from blindsum.api.app import create_app
 from blindsum.api.settings import Settings
 from blindsum.client_sdk import AsyncAdmin, AsyncClient
-from blindsum.client_sdk.custodian import CustodianCore, CustodianState
 from blindsum.client_sdk.flows import arun
-from blindsum.client_sdk.transport import AsyncTransport
 from blindsum.crypto.ckks.threshold.keys import data_basis
 from blindsum.crypto.ckks.threshold.params import ThresholdParams
 from blindsum.crypto.ckks.threshold.residues import decode_residues, encode_residues
 from blindsum.errors import RoundStateError
 
+from .custody_helpers import BASE, enroll_custodian
+
 pytest.importorskip("tenseal")
 
 ADMIN = "review2-admin-" + "s" * 32
-BASE = "http://blindsum.test"
 DIM = 40
 SHIFT = 5.0
 
 
-async def _custodian(asgi, fid: str, code: str, path: Path):
-    from blindsum.client_sdk.custodian import _raw
-    from blindsum.crypto.identity import generate_exchange_key, generate_identity_key
-
-    identity, exchange = generate_identity_key(), generate_exchange_key()
-    async with AsyncTransport(BASE, transport=asgi) as anonymous:
-        enrolled = await anonymous.run(CustodianCore.enrollment_flow(fid, code, identity,
-                                                                     exchange))
-    state = CustodianState(url=BASE, federation_id=fid, custodian_index=enrolled.custodian_index,
-                           token=enrolled.token, identity_key=_raw(identity),
-                           exchange_key=_raw(exchange))
-    return CustodianCore(state, path), AsyncTransport(BASE, enrolled.token, transport=asgi)
 
 
 def _shifted(params: ThresholdParams, dimension: int, data: bytes) -> bytes:
@@ -73,8 +59,9 @@ def test_one_custodian_cannot_shift_the_published_sum_out_of_range(tmp_path) -> 
                                             custodian_threshold=2, stage_timeout_seconds=30)
         params = ThresholdParams.derive(max_clients=fed.max_clients, max_abs=fed.clip_norm,
                                         custodians=4, threshold=2)
-        sites = [await _custodian(asgi, fed.id, await admin.invite(fed.id, f"k{i}", "custodian"),
-                                  tmp_path / f"k{i}.json") for i in range(4)]
+        sites = [await enroll_custodian(asgi, fed.id,
+                                        await admin.invite(fed.id, f"k{i}", "custodian"),
+                                        tmp_path / f"k{i}.json") for i in range(4)]
         clients = [await AsyncClient.enroll(BASE, fed.id, await admin.invite(fed.id, f"c{i}"),
                                             transport=asgi, state_file=tmp_path / f"c{i}.json")
                    for i in range(4)]

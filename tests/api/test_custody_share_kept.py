@@ -15,7 +15,6 @@ when it starts.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -26,32 +25,18 @@ from blindsum.aggregator.models import MessageRow
 from blindsum.api.app import create_app
 from blindsum.api.settings import Settings
 from blindsum.client_sdk import AsyncAdmin, AsyncClient
-from blindsum.client_sdk.custodian import CustodianCore, CustodianState
+from blindsum.client_sdk.custodian import CustodianState
 from blindsum.client_sdk.flows import arun
-from blindsum.client_sdk.transport import AsyncTransport
 from blindsum.errors import ServiceUnavailableError
+
+from .custody_helpers import BASE, enroll_custodian
 
 pytest.importorskip("tenseal")
 
 ADMIN = "review2-admin-" + "u" * 32
-BASE = "http://blindsum.test"
 DIM = 40
 
 
-async def _custodian(asgi, fid: str, code: str, path: Path):
-    from blindsum.client_sdk.custodian import _raw
-    from blindsum.crypto.identity import generate_exchange_key, generate_identity_key
-
-    identity, exchange = generate_identity_key(), generate_exchange_key()
-    async with AsyncTransport(BASE, transport=asgi) as anonymous:
-        enrolled = await anonymous.run(CustodianCore.enrollment_flow(fid, code, identity,
-                                                                     exchange))
-    state = CustodianState(url=BASE, federation_id=fid, custodian_index=enrolled.custodian_index,
-                           token=enrolled.token, identity_key=_raw(identity),
-                           exchange_key=_raw(exchange))
-    core = CustodianCore(state, path)
-    core._save()
-    return core, AsyncTransport(BASE, enrolled.token, transport=asgi)
 
 
 def test_a_share_left_by_a_failure_is_dropped_once_the_round_is_over(tmp_path) -> None:
@@ -63,8 +48,9 @@ def test_a_share_left_by_a_failure_is_dropped_once_the_round_is_over(tmp_path) -
         fed = await admin.create_federation("t", "ckks", [("w", (DIM,))], min_clients=3,
                                             max_clients=6, custody="threshold", custodians=4,
                                             custodian_threshold=2, stage_timeout_seconds=30)
-        sites = [await _custodian(asgi, fed.id, await admin.invite(fed.id, f"k{i}", "custodian"),
-                                  tmp_path / f"k{i}.json") for i in range(4)]
+        sites = [await enroll_custodian(asgi, fed.id,
+                                        await admin.invite(fed.id, f"k{i}", "custodian"),
+                                        tmp_path / f"k{i}.json") for i in range(4)]
         clients = [await AsyncClient.enroll(BASE, fed.id, await admin.invite(fed.id, f"c{i}"),
                                             transport=asgi, state_file=tmp_path / f"c{i}.json")
                    for i in range(4)]

@@ -16,40 +16,19 @@ import pytest
 
 from blindsum.api.app import create_app
 from blindsum.api.settings import Settings
-from blindsum.client_sdk import AsyncAdmin, AsyncClient
-from blindsum.client_sdk.custodian import CustodianCore, CustodianState
-from blindsum.client_sdk.transport import AsyncTransport
+from blindsum.client_sdk import AsyncAdmin, AsyncClient, AsyncCustodian
 from blindsum.wire import RoundPublic
+
+from .custody_helpers import BASE, enroll_custodian
 
 pytest.importorskip("tenseal")
 
 ADMIN = "threshold-admin-" + "t" * 32
-BASE = "http://blindsum.test"
 DIM = 300
 
 
-class Site:
-    """A custodian run by the SDK's flows over an async transport."""
-
-    def __init__(self, core: CustodianCore, transport: AsyncTransport) -> None:
-        self.core, self.transport = core, transport
-
-    async def serve(self, round_: RoundPublic) -> RoundPublic:
-        return await self.transport.run(self.core.serve_round_flow(round_, timeout=60))
-
-
-async def _custodian(asgi, fid: str, code: str, path: Path) -> Site:
-    from blindsum.client_sdk.custodian import _raw
-    from blindsum.crypto.identity import generate_exchange_key, generate_identity_key
-
-    identity, exchange = generate_identity_key(), generate_exchange_key()
-    async with AsyncTransport(BASE, transport=asgi) as anonymous:
-        enrolled = await anonymous.run(CustodianCore.enrollment_flow(fid, code, identity,
-                                                                     exchange))
-    state = CustodianState(url=BASE, federation_id=fid, custodian_index=enrolled.custodian_index,
-                           token=enrolled.token, identity_key=_raw(identity),
-                           exchange_key=_raw(exchange))
-    return Site(CustodianCore(state, path), AsyncTransport(BASE, enrolled.token, transport=asgi))
+async def _custodian(asgi, fid: str, code: str, path: Path) -> AsyncCustodian:
+    return (await enroll_custodian(asgi, fid, code, path))[0]
 
 
 async def _federation(tmp_path: Path, serving: int = 4, timeout: float = 20.0):
@@ -77,7 +56,7 @@ async def _one_round(admin, fed, sites, clients, seed: int):
     async def client(c: AsyncClient, update: np.ndarray) -> RoundPublic:
         return await c.submit(update, await c.next_round(timeout=30), timeout=90)
 
-    finals = await asyncio.gather(*(s.serve(round_) for s in sites),
+    finals = await asyncio.gather(*(s.serve_round(round_, timeout=60) for s in sites),
                                   *(client(c, u) for c, u in zip(clients, updates, strict=True)))
     total = await clients[0].result(round_.id)
     return updates, total, finals
@@ -94,7 +73,7 @@ def test_custodians_make_the_key_and_decrypt_only_the_sum(tmp_path) -> None:
             for c in clients:
                 await c.aclose()
             for s in sites:
-                await s.transport.aclose()
+                await s.aclose()
         app.state.engine.dispose()
         return fed, sites, first, second
 
@@ -105,8 +84,8 @@ def test_custodians_make_the_key_and_decrypt_only_the_sum(tmp_path) -> None:
     assert fed.custody == "threshold"
     for site in sites:  # a round's key share is gone once the round is over; what the
         # custodian accepted in it is kept for good, and the round is never served again
-        assert site.core.state.shares == {}
-        assert len(site.core.state.ledgers) == 2 and len(site.core.state.finished) == 2
+        assert site.state.shares == {}
+        assert len(site.state.ledgers) == 2 and len(site.state.finished) == 2
 
 
 @pytest.mark.slow
@@ -123,7 +102,7 @@ def test_a_custodian_offline_the_whole_round_does_not_stop_it(tmp_path) -> None:
             for c in clients:
                 await c.aclose()
             for s in sites:
-                await s.transport.aclose()
+                await s.aclose()
             app.state.engine.dispose()
 
     updates, total, finals = asyncio.run(scenario())
@@ -207,7 +186,7 @@ def test_the_operator_holds_nothing_that_decrypts_an_upload(tmp_path) -> None:
             for c in clients:
                 await c.aclose()
             for s in sites:
-                await s.transport.aclose()
+                await s.aclose()
         return app, fed, local, updates, finals[-1]
 
     app, fed, local, updates, final = asyncio.run(scenario())
