@@ -23,21 +23,21 @@ MAX_DECRYPT_ATTEMPTS: Final = 3
 """Active sets tried before a round gives up on its custodians (each costs flooding budget)."""
 
 
-def next_active_set(state: Mapping[str, Any], custodians: int, threshold: int
+def next_active_set(state: Mapping[str, Any], holders: Sequence[int], threshold: int
                     ) -> dict[str, Any]:
-    """The round's custody state with the next attempt's t custodians named: first those
-    that answered the last attempt, then those that voted (they are online) and were not
-    tried, then the rest."""
+    """The round's custody state with the next attempt's t custodians named, among the
+    ``holders`` of the key's shares: first those that answered the last attempt, then
+    those that voted (they are online) and were not tried, then the rest."""
     attempt = int(state.get("attempt", 0)) + 1
     if attempt > MAX_DECRYPT_ATTEMPTS:
         raise RoundStateError(f"{MAX_DECRYPT_ATTEMPTS} sets of custodians failed to decrypt "
                               "in time; open a new round when custodians are online")
     answered = sorted(int(i) for i in state.get("partials", {}))
     tried = set(state.get("tried", []))
-    voted = state.get("voted", [])
-    everyone = range(1, custodians + 1)
+    voted = [i for i in state.get("voted", []) if i in holders]
+    everyone = sorted(holders)
     order = answered + [i for i in voted if i not in tried] + \
-        [i for i in everyone if i not in tried] + list(everyone)
+        [i for i in everyone if i not in tried] + everyone
     active = list(dict.fromkeys(order))[:threshold]
     return {**state, "attempt": attempt, "active": sorted(active), "partials": {},
             "tried": sorted(tried | set(active))}

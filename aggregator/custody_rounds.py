@@ -43,8 +43,8 @@ from blindsum.crypto.ckks.threshold.residues import decode_residues, encode_resi
 from blindsum.errors import BlindsumError, NotFoundError, ProtocolError, RoundStateError
 from blindsum.wire import KeyCommitmentMessage, KeyConfirmationMessage, SetVoteMessage
 
-__all__ = ["close_stage", "close_when_complete", "collective_key_blob",
-           "commitments", "contributor_set", "key_context", "params_of", "partial_size",
+__all__ = ["close_stage", "close_when_complete", "collective_key_blob", "commitments",
+           "committed_indices", "contributor_set", "key_context", "params_of", "partial_size",
            "reveal_blob", "round_key", "submit_commitment", "submit_confirmation",
            "submit_partial", "submit_reveal", "submit_vote", "votes"]
 
@@ -81,7 +81,16 @@ def _state(round_row: RoundRow) -> dict[str, Any]:
 
 def _commitment_of(body: bytes) -> ceremony.KeyCommitment:
     m = KeyCommitmentMessage.model_validate_json(body)
-    return ceremony.KeyCommitment(m.custodian_index, m.commitment, m.signature)
+    return ceremony.KeyCommitment(m.custodian_index, m.commitment, m.exchange_key, m.signature)
+
+
+def committed_indices(round_row: RoundRow) -> list[int]:
+    """The custodians that committed to the round's key (known once key-commit closed):
+    they alone hold shares of it."""
+    committed = _state(round_row).get("committed")
+    if committed is None:
+        raise RoundStateError("the round's commitment stage has not closed yet")
+    return list(committed)
 
 
 def commitments(session: Session, round_row: RoundRow) -> list[ceremony.KeyCommitment]:
@@ -118,7 +127,7 @@ def submit_commitment(session: Session, blobs: BlobStore, federation: Federation
         raise ProtocolError("a custodian commits under its own index only")
     context = key_context(session, federation, round_row.id)
     ceremony.verify_commitment(context, ceremony.KeyCommitment(
-        message.custodian_index, message.commitment, message.signature))
+        message.custodian_index, message.commitment, message.exchange_key, message.signature))
     new = _record(session, round_row, COMMIT, custodian, message.model_dump_json().encode())
     if rounds.stage_message_count(session, round_row.id, COMMIT) == federation.custodians:
         close_when_complete(session, blobs, round_row, COMMIT)
@@ -135,7 +144,7 @@ def reveal_blob(session: Session, round_row: RoundRow, index: int) -> str:
 def submit_reveal(session: Session, blobs: BlobStore, federation: FederationRow,
                   round_row: RoundRow, custodian: CustodianRow, data: bytes) -> bool:
     context = key_context(session, federation, round_row.id)
-    reveal = decode_reveal(context, data)
+    reveal = decode_reveal(context, data, committed_indices(round_row))
     if reveal.index != custodian.index:
         raise ProtocolError("a custodian reveals under its own index only")
     ceremony.verify_reveal(context, commitments(session, round_row), reveal)
@@ -290,7 +299,7 @@ def _close_commit(session: Session, blobs: BlobStore, federation: FederationRow,
 def _close_reveal(session: Session, blobs: BlobStore, federation: FederationRow,
                   round_row: RoundRow) -> None:
     context = key_context(session, federation, round_row.id)
-    reveals = [decode_reveal(context, blobs.get(m.blob or ""))
+    reveals = [decode_reveal(context, blobs.get(m.blob or ""), committed_indices(round_row))
                for m in rounds.stage_messages(session, round_row.id, REVEAL)]
     key = ceremony.assemble_collective_key(context, commitments(session, round_row), reveals)
     b = encode_residues(key_basis(context.params.ckks), key.b)
@@ -344,7 +353,7 @@ def _close_agree(session: Session, blobs: BlobStore, federation: FederationRow,
 
 def _next_active_set(federation: FederationRow, round_row: RoundRow) -> None:
     round_row.custody = custody_fusion.next_active_set(
-        _state(round_row), federation.custodians, federation.custodian_threshold)
+        _state(round_row), committed_indices(round_row), federation.custodian_threshold)
 
 
 def _close_decrypt(session: Session, blobs: BlobStore, federation: FederationRow,

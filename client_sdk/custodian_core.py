@@ -208,28 +208,28 @@ class CustodianCore:
         reply = yield Call("GET", f"{self._base}/rounds/{round_id}/custody/commitments")
         assert reply is not None
         listed = [received(KeyCommitmentMessage, c, "a commitment") for c in reply.json()]
-        return [KeyCommitment(c.custodian_index, c.commitment, c.signature) for c in listed]
+        return [KeyCommitment(c.custodian_index, c.commitment, c.exchange_key, c.signature)
+                for c in listed]
 
-    def _join_flow(self, keygen: CustodianKeygen, round_: RoundPublic,
-                   confirm: bool) -> Flow[None]:
+    def _confirm_flow(self, keygen: CustodianKeygen, round_: RoundPublic) -> Flow[None]:
         """Check the ceremony, keep this custodian's share, and confirm the key."""
         commitments = yield from self._commitments_flow(round_.id)
+        committed = [c.index for c in commitments]
         reveals = []
-        for c in commitments:
+        for index in committed:
             reply = yield Call("GET", f"{self._base}/rounds/{round_.id}/custody/reveals/"
-                                      f"{c.index}")
+                                      f"{index}")
             assert reply is not None
-            reveals.append(decode_reveal(keygen.context, reply.content))
+            reveals.append(decode_reveal(keygen.context, reply.content, committed))
         confirmation, share, _ = keygen.confirm(commitments, reveals)
         self.state.shares[round_.id] = base64url.encode(
             encode_residues(keygen.context.basis, share.point))
         self._save()  # the share is durable before the key is confirmed
-        if confirm:
-            body = KeyConfirmationMessage(custodian_index=self.index,
-                                          key_digest=confirmation.key_digest,
-                                          signature=confirmation.signature)
-            yield Call("POST", f"{self._base}/rounds/{round_.id}/custody/confirmation",
-                       json=body.model_dump(mode="json"))
+        body = KeyConfirmationMessage(custodian_index=self.index,
+                                      key_digest=confirmation.key_digest,
+                                      signature=confirmation.signature)
+        yield Call("POST", f"{self._base}/rounds/{round_.id}/custody/confirmation",
+                   json=body.model_dump(mode="json"))
 
     def _request_flow(self, round_: RoundPublic) -> Flow[DecryptionRequestPublic]:
         reply = yield Call("GET", f"{self._base}/rounds/{round_.id}/custody/decryption-request")
@@ -257,10 +257,9 @@ class CustodianCore:
     def _decrypt_flow(self, federation: FederationPublic, context: KeyContext,
                       round_: RoundPublic, delivered: set[int]) -> Flow[None]:
         request = yield from self._request_flow(round_)
-        if self.index not in request.active or request.attempt in delivered:
+        if self.index not in request.active or request.attempt in delivered or \
+                round_.id not in self.state.shares:  # no share: it missed the ceremony
             return
-        if round_.id not in self.state.shares:
-            raise ProtocolError("this custodian holds no share of the round's key")
         roster = yield from self.client_roster_flow()
         uploads = []
         for c in request.contributions:
@@ -342,16 +341,15 @@ class CustodianCore:
     def _serve_flow(self, round_: RoundPublic, timeout: float) -> Flow[RoundPublic]:
         federation = yield from self.federation_flow()
         context = yield from self.context_flow(federation, round_.id)
-        keygen = CustodianKeygen(context, self.index, self.identity_key, self.exchange_key,
-                                 Csprng())
-        committed = revealed = voted = False
+        keygen = CustodianKeygen(context, self.index, self.identity_key, Csprng())
+        committed = revealed = confirmed = voted = False
         delivered: set[int] = set()
         give_up = time.monotonic() + timeout
         while round_.stage not in FINISHED:
             if round_.stage == COMMIT and not committed:
                 c = keygen.commit()
                 body = KeyCommitmentMessage(custodian_index=self.index, commitment=c.commitment,
-                                            signature=c.signature)
+                                            exchange_key=c.exchange_key, signature=c.signature)
                 yield Call("POST", f"{self._base}/rounds/{round_.id}/custody/commitment",
                            json=body.model_dump(mode="json"))
                 committed = True
@@ -361,10 +359,9 @@ class CustodianCore:
                            content=encode_reveal(context, reveal),
                            headers={"Content-Type": "application/octet-stream"})
                 revealed = True
-            elif round_.stage in (CONFIRM, UPLOAD, AGREE, DECRYPT) and \
-                    round_.id not in self.state.shares:
-                yield from self._join_flow(keygen, round_, confirm=round_.stage == CONFIRM)
-                continue  # with the share kept, act on the same stage
+            elif round_.stage == CONFIRM and revealed and not confirmed:
+                yield from self._confirm_flow(keygen, round_)
+                confirmed = True
             elif round_.stage == AGREE and not voted:
                 yield from self._vote_flow(context, round_)
                 voted = True

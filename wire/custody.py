@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from blindsum.wire.base import WireModel
-from blindsum.wire.types import Digest, Signature
+from blindsum.wire.types import Digest, ExchangeKey, Signature
 
 __all__ = ["ContributionPublic", "DecryptionRequestPublic", "KeyCommitmentMessage",
            "KeyConfirmationMessage", "RoundKeyPublic", "SetVoteMessage"]
@@ -19,6 +19,8 @@ __all__ = ["ContributionPublic", "DecryptionRequestPublic", "KeyCommitmentMessag
 class KeyCommitmentMessage(WireModel):
     custodian_index: int = Field(ge=1, le=32)
     commitment: Digest
+    exchange_key: ExchangeKey = Field(description=(
+        "the one-time X25519 key this custodian receives the key's re-shares on"))
     signature: Signature
 
 

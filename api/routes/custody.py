@@ -101,6 +101,7 @@ def list_commitments(federation_id: str, round_id: str, session: SessionDep,
         raise RoundStateError("the commitments are relayed once the commitment stage closes")
     return finished(session, [KeyCommitmentMessage(custodian_index=c.index,
                                                    commitment=c.commitment,
+                                                   exchange_key=c.exchange_key,
                                                    signature=c.signature)
                               for c in custody_rounds.commitments(session, row)])
 
@@ -115,7 +116,8 @@ async def reveal(federation_id: str, round_id: str, request: Request, session: S
 
     def size() -> tuple[FederationRow, RoundRow, int]:
         federation, row = _threshold_round(session, federation_id, round_id)
-        expected = reveal_size(custody_rounds.key_context(session, federation, row.id))
+        expected = reveal_size(custody_rounds.key_context(session, federation, row.id),
+                               len(custody_rounds.committed_indices(row)))
         return finished(session, (federation, row, expected))
 
     federation, row, expected = await run_in_threadpool(size)

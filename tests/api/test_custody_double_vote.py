@@ -71,14 +71,15 @@ def test_a_lying_server_cannot_get_a_second_sum_of_a_finished_round(tmp_path) ->
             core, tr = sites[i]
             return asyncio.create_task(tr.run(core.serve_round_flow(r, timeout=60)))
 
-        # the key: custodians 1 and 2 commit, the operator closes the stage; 3, 4 join later
-        t1, t2 = serve(0, round_), serve(1, round_)
-        await until(lambda: message_count(app, rid, "key-commit") == 2)
+        # the key: custodians 1, 2 and 3 commit, the operator closes the stage; 4 comes
+        # later (it holds no share of this key, but votes)
+        t1, t2, t3 = serve(0, round_), serve(1, round_), serve(2, round_)
+        await until(lambda: message_count(app, rid, "key-commit") == 3)
         await admin.close_stage(fed.id, rid)
         await until(lambda: stage_of(app, rid) == "upload")
         t2.cancel()  # custodian 2 confirmed (it holds its share) and then went offline
         now = await admin.round(fed.id, rid)
-        t3, t4 = serve(2, now), serve(3, now)
+        t4 = serve(3, now)
 
         async def client(c, u):
             return await c.submit(u, await c.next_round(timeout=30), timeout=60)

@@ -59,15 +59,14 @@ class Custodians:
         self.context = KeyContext("fed-1", key_id, PARAMS, entries)
 
     def keygen(self, index: int) -> CustodianKeygen:
-        return CustodianKeygen(self.context, index, self.identity[index], self.exchange[index],
-                               Csprng())
+        return CustodianKeygen(self.context, index, self.identity[index], Csprng())
 
 
 def _ceremony(custodians: Custodians, taking_part=(1, 2, 3)):
     runs = {i: custodians.keygen(i) for i in (1, 2, 3)}
     commitments = [runs[i].commit() for i in taking_part]
     reveals = [runs[i].reveal(commitments) for i in taking_part]
-    results = {i: runs[i].confirm(commitments, reveals) for i in (1, 2, 3)}
+    results = {i: runs[i].confirm(commitments, reveals) for i in taking_part}
     return commitments, reveals, results
 
 
@@ -90,7 +89,8 @@ def _threshold_decrypt(ciphertext: bytes, shares, active) -> np.ndarray:
 
 @pytest.mark.parametrize("taking_part", [(1, 2, 3), (1, 3)])
 def test_a_ceremony_gives_one_confirmed_key_that_any_t_decrypt(taking_part) -> None:
-    """Custodian 2 offline during (1, 3)'s ceremony joins later and decrypts with either."""
+    """Any t of the custodians that took part decrypt; custodian 2, offline during
+    (1, 3)'s ceremony, holds no share of that key and cannot confirm it."""
     custodians = Custodians()
     commitments, reveals, results = _ceremony(custodians, taking_part)
     key = assemble_collective_key(custodians.context, commitments, reveals)
@@ -99,7 +99,10 @@ def test_a_ceremony_gives_one_confirmed_key_that_any_t_decrypt(taking_part) -> N
     x = np.random.default_rng(1).uniform(-1, 1, DIM)
     upload = _encrypt(key, x)
     shares = {i: r[1] for i, r in results.items()}
-    for active in ([1, 2], [2, 3], [1, 3]):
+    if 2 not in taking_part:
+        with pytest.raises(ProtocolError, match="holds no share"):
+            custodians.keygen(2).confirm(commitments, reveals)
+    for active in ([list(p) for p in ((1, 2), (2, 3), (1, 3)) if set(p) <= set(taking_part)]):
         assert np.abs(_threshold_decrypt(upload, shares, active) - x).max() < 1e-5
         one = shares[active[0]]  # one custodian alone, with what the aggregator saw
         basis = keys.data_basis(PARAMS.ckks)
@@ -177,9 +180,14 @@ def test_the_server_cannot_forge_a_custodian_nor_a_confirmation() -> None:
     custodians = Custodians()
     runs = {i: custodians.keygen(i) for i in (1, 2, 3)}
     commitments = [runs[i].commit() for i in (1, 2, 3)]
-    forged = type(commitments[1])(2, commitments[1].commitment, bytes(64))
+    forged = type(commitments[1])(2, commitments[1].commitment, commitments[1].exchange_key,
+                                  bytes(64))
     with pytest.raises(InvalidSignatureError):
         runs[1].reveal([commitments[0], forged, commitments[2]])
+    swapped_key = type(commitments[1])(2, commitments[1].commitment,
+                                       commitments[0].exchange_key, commitments[1].signature)
+    with pytest.raises(InvalidSignatureError):  # the one-time key is signed too
+        runs[1].reveal([commitments[0], swapped_key, commitments[2]])
     with pytest.raises(ProtocolError, match="twice"):
         runs[1].reveal([*commitments, commitments[2]])
     with pytest.raises(ThresholdNotMetError):
@@ -235,7 +243,7 @@ def test_messages_of_one_key_do_not_serve_another() -> None:
     custodians = Custodians("round-1")
     commitments, reveals, _ = _ceremony(custodians)
     again = Custodians("round-2")
-    again.identity, again.exchange = custodians.identity, custodians.exchange
+    again.identity, again.exchange = custodians.identity, custodians.exchange  # same people
     again.context = KeyContext("fed-1", "round-2", PARAMS, custodians.context.custodians)
     with pytest.raises(InvalidSignatureError):
         assemble_collective_key(again.context, commitments, reveals)
@@ -270,5 +278,31 @@ def test_a_custodian_commits_and_reveals_once_per_key_and_only_under_its_own_ent
     with pytest.raises(ProtocolError, match="once"):
         runs[1].reveal(commitments)
     with pytest.raises(ProtocolError, match="own keys"):  # a roster with 2's keys at 1
-        CustodianKeygen(custodians.context, 1, custodians.identity[2], custodians.exchange[2],
-                        Csprng())
+        CustodianKeygen(custodians.context, 1, custodians.identity[2], Csprng())
+
+
+def test_after_the_ceremony_nothing_a_custodian_keeps_opens_its_re_shares() -> None:
+    """Forward secrecy: custodian 1's long-term identity and exchange keys, with every
+    message the aggregator stored, open none of the envelopes dealt to it; while its
+    ceremony ran, the one-time key it committed to did (the control)."""
+    from blindsum.crypto.ckks.threshold import ceremony
+    from blindsum.crypto.hazmat.kex import derive_pair_key, open_envelope
+    from blindsum.errors import DecryptionError
+
+    custodians = Custodians()
+    runs = {i: custodians.keygen(i) for i in (1, 2, 3)}
+    commitments = [runs[i].commit() for i in (1, 2, 3)]
+    reveals = [runs[i].reveal(commitments) for i in (1, 2, 3)]
+    committed = {c.index: c for c in commitments}
+    envelope = reveals[1].envelopes[1]  # custodian 2's share for custodian 1
+    aad = ceremony._reshare_aad(custodians.context, 2, 1)
+    control = open_envelope(runs[1]._pair_key(committed, 2, 1), envelope, aad)
+    assert len(control) == 8 * 3 * 8192
+    runs[1].confirm(commitments, reveals)
+    assert runs[1]._exchange is None
+    for dealer_key in (committed[2].exchange_key, custodians.context.entry(2).exchange_key):
+        guess = derive_pair_key(custodians.exchange[1], dealer_key,
+                                purpose=ceremony._RESHARE, context=custodians.context.digest,
+                                first=2, second=1)
+        with pytest.raises(DecryptionError):
+            open_envelope(guess, envelope, aad)

@@ -6,15 +6,21 @@ custodians:
 
 1. **commit.** Each custodian j that takes part samples ``s_j`` and ``b_j = -a s_j + e_j``
    over the common random polynomial ``a`` (expanded from a seed that is a hash of the
-   key's context: nobody chooses it) and sends ``H(context, j, b_j)``, signed.
+   key's context: nobody chooses it) and a one-time X25519 key, and sends
+   ``H(context, j, b_j)`` with that key's public half, signed.
 2. **reveal.** Once it is shown the list of commitments (at least t, its own included),
-   j sends ``b_j`` and its Shamir shares of ``s_j`` for *every* enrolled custodian
-   (each in an AES-GCM envelope under an X25519 key agreed with its holder), signed
+   j sends ``b_j`` and its Shamir shares of ``s_j`` for every committed custodian (each
+   in an AES-GCM envelope under the X25519 agreement of the two one-time keys), signed
    together with the list's digest.
-3. **confirm.** Each custodian checks every committed custodian's reveal (signature,
-   the same list, ``b_j`` opens the commitment), opens the envelopes addressed to it,
-   keeps the sum of its shares and signs ``H(context, b)`` for ``b = sum b_j``.
-   A custodian that was offline during 1 and 2 does the same later (:meth:`join`).
+3. **confirm.** Each committed custodian checks every reveal (signature, the same list,
+   ``b_j`` opens the commitment), opens the envelopes addressed to it, keeps the sum of
+   its shares, forgets its one-time key, and signs ``H(context, b)`` for ``b = sum b_j``.
+   A custodian offline during 1 and 2 holds no share of this key: any t of the
+   committed custodians decrypt with it.
+
+The one-time keys give forward secrecy: after the ceremony nothing a custodian keeps
+opens the envelopes the aggregator stored, so once the round is over and the share is
+dropped, a later theft of the custodian's files opens no past round.
 
 Why each step: committing before anyone reveals stops the rogue-key attack (a last
 custodian choosing ``b_j = b* - sum of the others`` would know the key of ``b*``);
@@ -45,7 +51,14 @@ from blindsum.crypto.ckks.threshold.params import ThresholdParams
 from blindsum.crypto.ckks.threshold.residues import decode_residues, encode_residues
 from blindsum.crypto.hazmat.canonical import canonical
 from blindsum.crypto.hazmat.csprng import RandomSource
-from blindsum.crypto.hazmat.kex import derive_pair_key, open_envelope, public_bytes, seal_envelope
+from blindsum.crypto.hazmat.kex import (
+    check_public_key,
+    derive_pair_key,
+    generate_private_key,
+    open_envelope,
+    public_bytes,
+    seal_envelope,
+)
 from blindsum.crypto.hazmat.rns import RnsBasis
 from blindsum.crypto.hazmat.signing import identity_public_bytes, sign, verify_signature
 from blindsum.errors import ConfigError, ProtocolError, ThresholdNotMetError
@@ -117,8 +130,12 @@ class KeyContext:
 
 @dataclass(frozen=True)
 class KeyCommitment:
+    """``H(context, j, b_j)`` and the one-time X25519 key j receives this key's re-shares
+    on, signed together."""
+
     index: int
     commitment: bytes
+    exchange_key: bytes
     signature: bytes = field(repr=False)
 
 
@@ -143,8 +160,9 @@ def _commitment(context: KeyContext, index: int, public_share: bytes) -> bytes:
     return hashlib.sha256(canonical(_COMMIT, context.digest, index, public_share)).digest()
 
 
-def _commit_payload(context: KeyContext, index: int, commitment: bytes) -> bytes:
-    return canonical(_COMMIT, context.digest, index, commitment)
+def _commit_payload(context: KeyContext, index: int, commitment: bytes,
+                    exchange_key: bytes) -> bytes:
+    return canonical(_COMMIT, context.digest, index, commitment, exchange_key)
 
 
 def _list_digest(context: KeyContext, commitments: Sequence[KeyCommitment]) -> bytes:
@@ -172,8 +190,10 @@ def key_digest(context: KeyContext, b: np.ndarray) -> bytes:
 
 def verify_commitment(context: KeyContext, commitment: KeyCommitment) -> None:
     """One commitment is signed by the custodian it names (the service checks on receipt)."""
+    check_public_key(commitment.exchange_key)
     verify_signature(context.entry(commitment.index).identity_key, commitment.signature,
-                     _commit_payload(context, commitment.index, commitment.commitment))
+                     _commit_payload(context, commitment.index, commitment.commitment,
+                                     commitment.exchange_key))
 
 
 def _checked_commitments(context: KeyContext,
@@ -218,8 +238,9 @@ def _checked_reveal(context: KeyContext, committed: Mapping[int, KeyCommitment],
                                      reveal.envelopes))
     if _commitment(context, index, reveal.public_share) != committed[index].commitment:
         raise ProtocolError(f"custodian {index}'s key share does not open its commitment")
-    if set(reveal.envelopes) != {c.index for c in context.custodians} - {index}:
-        raise ProtocolError(f"custodian {index} did not deal a share to every custodian")
+    if set(reveal.envelopes) != set(committed) - {index}:
+        raise ProtocolError(f"custodian {index} did not deal a share to every committed "
+                            "custodian")
     return decode_residues(keys.key_basis(context.params.ckks), reveal.public_share,
                            what="a custodian's public key share")
 
@@ -266,18 +287,18 @@ def verify_confirmation(context: KeyContext, confirmation: KeyConfirmation) -> N
 
 
 class CustodianKeygen:
-    """Custodian ``index``'s side of one ceremony. Its secret exists only in this object
-    (and, between the steps, in whatever encrypted state its owner keeps)."""
+    """Custodian ``index``'s side of one ceremony. Its secret and its one-time exchange key
+    exist only in this object: once it confirmed the key, nothing it keeps (its identity
+    key, its state file) opens the re-shares the aggregator stored."""
 
     def __init__(self, context: KeyContext, index: int, identity_key: Ed25519PrivateKey,
-                 exchange_key: X25519PrivateKey, rng: RandomSource) -> None:
-        entry = context.entry(index)
-        if (entry.identity_key, entry.exchange_key) != (
-                identity_public_bytes(identity_key), public_bytes(exchange_key)):
+                 rng: RandomSource) -> None:
+        if context.entry(index).identity_key != identity_public_bytes(identity_key):
             raise ProtocolError("the roster this key is made for does not list this custodian's "
                                 "own keys at its index; refusing to take part")
         self.context, self.index = context, index
-        self._identity, self._exchange, self._rng = identity_key, exchange_key, rng
+        self._identity, self._rng = identity_key, rng
+        self._exchange: X25519PrivateKey | None = None
         self._secret: keys.KeyShare | None = None
         self._public_share = b""
         self._own_share: np.ndarray | None = None
@@ -290,13 +311,19 @@ class CustodianKeygen:
         self._secret = keys.sample_secret(ckks, self._rng)
         public = keys.public_key_share(ckks, self._secret, a, self._rng)
         self._public_share = encode_residues(keys.key_basis(ckks), public.b)
+        self._exchange = generate_private_key()
+        exchange = public_bytes(self._exchange)
         commitment = _commitment(self.context, self.index, self._public_share)
-        return KeyCommitment(self.index, commitment, sign(
-            self._identity, _commit_payload(self.context, self.index, commitment)))
+        return KeyCommitment(self.index, commitment, exchange, sign(
+            self._identity, _commit_payload(self.context, self.index, commitment, exchange)))
 
-    def _pair_key(self, dealer: int, holder: int) -> bytes:
+    def _pair_key(self, committed: Mapping[int, KeyCommitment], dealer: int,
+                  holder: int) -> bytes:
+        """The key of the dealer's envelope to the holder: X25519 of this custodian's
+        one-time key with the other's, as committed."""
+        assert self._exchange is not None
         peer = holder if dealer == self.index else dealer
-        return derive_pair_key(self._exchange, self.context.entry(peer).exchange_key,
+        return derive_pair_key(self._exchange, committed[peer].exchange_key,
                                purpose=_RESHARE, context=self.context.digest,
                                first=dealer, second=holder)
 
@@ -309,11 +336,11 @@ class CustodianKeygen:
                                                           self._public_share):
             raise ProtocolError("the list of commitments leaves out this custodian's own")
         p = self.context.params
-        holders = [c.index for c in self.context.custodians]
-        dealt = keys.reshare(p.ckks, self._secret, holders, p.threshold, self._rng)
+        dealt = keys.reshare(p.ckks, self._secret, sorted(committed), p.threshold, self._rng)
         basis = self.context.basis
         self._own_share = dealt.pop(self.index)
-        envelopes = {i: seal_envelope(self._pair_key(self.index, i), encode_residues(basis, v),
+        envelopes = {i: seal_envelope(self._pair_key(committed, self.index, i),
+                                      encode_residues(basis, v),
                                       _reshare_aad(self.context, self.index, i))
                      for i, v in dealt.items()}
         self._secret = None  # only the Shamir shares are needed from here on
@@ -323,24 +350,25 @@ class CustodianKeygen:
 
     def confirm(self, commitments: Sequence[KeyCommitment], reveals: Sequence[KeyReveal]
                 ) -> tuple[KeyConfirmation, keys.ThresholdKeyShare, keys.CollectiveKey]:
-        """Check the whole ceremony, keep this custodian's point and confirm the key.
-        A custodian that did not commit (it was offline) calls this too, to join."""
+        """Check the whole ceremony, keep this custodian's point and confirm the key; then
+        forget the one-time exchange key. Only a custodian that committed and revealed
+        holds a share (one that was offline then takes no part in decrypting this key)."""
         committed = _checked_commitments(self.context, commitments)
-        if (self.index in committed) != (self._own_share is not None):
-            raise ProtocolError("this custodian's own contribution is missing from the list")
+        if self.index not in committed or self._own_share is None or self._exchange is None:
+            raise ProtocolError("this custodian did not commit and reveal in this key's "
+                                "ceremony, so it holds no share of it")
         key = assemble_collective_key(self.context, commitments, reveals)
         basis = self.context.basis
-        received = {} if self._own_share is None else {self.index: self._own_share}
+        received = {self.index: self._own_share}
         for r in reveals:
             if r.index != self.index:
-                plain = open_envelope(self._pair_key(r.index, self.index), r.envelopes[self.index],
+                plain = open_envelope(self._pair_key(committed, r.index, self.index),
+                                      r.envelopes[self.index],
                                       _reshare_aad(self.context, r.index, self.index))
                 received[r.index] = decode_residues(basis, plain, what="a re-share")
         share = keys.combine_reshares(self.context.params.ckks, self.index, received)
-        self._own_share = None
+        self._own_share = self._exchange = None  # forward secrecy: the envelopes stay shut
         digest = key_digest(self.context, key.b)
         confirmation = KeyConfirmation(self.index, digest, sign(
             self._identity, canonical(_CONFIRM, self.context.digest, self.index, digest)))
         return confirmation, share, key
-
-    join = confirm

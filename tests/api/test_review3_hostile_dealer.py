@@ -1,0 +1,87 @@
+"""Adversarial review 3: one hostile custodian seals its re-shares under a wrong key.
+The aggregator cannot open envelopes, so it accepts the reveal (signed, opening its
+commitment, one envelope per holder). Every honest custodian then fails in key-confirm
+(the envelope does not authenticate), the round aborts for want of t confirmations, and
+each honest custodian's ``serve`` (what ``blindsum custodian run`` runs) raises and
+stops: one custodian aborts the round, takes the honest custodians' daemons down, and
+is named by nobody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+
+import httpx
+import numpy as np
+import pytest
+
+from blindsum.api.app import create_app
+from blindsum.api.settings import Settings
+from blindsum.client_sdk import AsyncAdmin, AsyncClient
+from blindsum.crypto.ckks.threshold import ceremony
+
+from .custody_helpers import BASE, enroll_custodian, stage_of
+
+pytest.importorskip("tenseal")
+
+ADMIN = "review3-admin-" + "h" * 32
+DIM = 40
+HOSTILE = 4
+
+
+def test_one_custodian_with_unopenable_reshares_neither_aborts_the_round_nor_stops_the_others(
+        tmp_path, monkeypatch) -> None:
+    honest_seal = ceremony.seal_envelope
+
+    def seal(key, plaintext, aad):  # the hostile dealer seals under a key nobody shares
+        frame = inspect.currentframe()
+        while frame is not None:
+            me = frame.f_locals.get("self")
+            if isinstance(me, ceremony.CustodianKeygen) and me.index == HOSTILE:
+                return honest_seal(os.urandom(32), plaintext, aad)
+            frame = frame.f_back
+        return honest_seal(key, plaintext, aad)
+
+    monkeypatch.setattr(ceremony, "seal_envelope", seal)
+
+    async def scenario():
+        app = create_app(Settings(data_dir=tmp_path / "data", admin_token=ADMIN,
+                                  database_url=f"sqlite:///{tmp_path / 'service.db'}"))
+        asgi = httpx.ASGITransport(app=app)
+        admin = AsyncAdmin(BASE, ADMIN, transport=asgi)
+        fed = await admin.create_federation("t", "ckks", [("w", (DIM,))], min_clients=3,
+                                            max_clients=6, custody="threshold", custodians=4,
+                                            custodian_threshold=2, stage_timeout_seconds=4)
+        sites = [(await enroll_custodian(asgi, fed.id,
+                                         await admin.invite(fed.id, f"k{i}", "custodian"),
+                                         tmp_path / f"k{i}.json"))[0] for i in range(4)]
+        clients = [await AsyncClient.enroll(BASE, fed.id, await admin.invite(fed.id, f"c{i}"),
+                                            transport=asgi, state_file=tmp_path / f"c{i}.json")
+                   for i in range(3)]
+        round_ = await admin.open_round(fed.id)
+
+        async def client(c, seed):
+            u = np.random.default_rng(seed).uniform(-0.01, 0.01, DIM)
+            return await c.submit(u, await c.next_round(timeout=30), timeout=60)
+
+        honest = [s for s in sites if s.index != HOSTILE]
+        hostile = next(s for s in sites if s.index == HOSTILE)
+        outcomes = await asyncio.gather(
+            *(s.serve(rounds=1, timeout=60) for s in honest),
+            hostile.serve_round(round_, timeout=60),
+            *(client(c, i) for i, c in enumerate(clients)), return_exceptions=True)
+        stage = stage_of(app, round_.id)
+        await admin.aclose()
+        for c in clients:
+            await c.aclose()
+        for s in sites:
+            await s.aclose()
+        app.state.engine.dispose()
+        return outcomes[:3], stage
+
+    served, stage = asyncio.run(scenario())
+    crashed = [repr(o) for o in served if isinstance(o, BaseException)]
+    assert not crashed, f"honest custodians' serve() stopped: {crashed}; round {stage}"
+    assert stage == "closed", stage
