@@ -64,7 +64,8 @@ def _custodians(session: Session, federation: FederationRow) -> list[CustodianRo
         CustodianRow.federation_id == federation.id).order_by(CustodianRow.index)))
 
 
-def key_context(session: Session, federation: FederationRow, round_id: str) -> ceremony.KeyContext:
+def key_context(session: Session, federation: FederationRow,
+                round_row: RoundRow) -> ceremony.KeyContext:
     """The round's key context: the federation, the round, the parameters, all m custodians."""
     rows = _custodians(session, federation)
     if len(rows) != federation.custodians:
@@ -72,7 +73,8 @@ def key_context(session: Session, federation: FederationRow, round_id: str) -> c
                               "custodians have enrolled; issue custodian invites first")
     entries = tuple(ceremony.CustodianEntry(r.index, r.identity_key, r.exchange_key)
                     for r in rows)
-    return ceremony.KeyContext(federation.id, round_id, params_of(federation), entries)
+    return ceremony.KeyContext(federation.id, round_row.id, params_of(federation), entries,
+                               round_row.number)
 
 
 def _state(round_row: RoundRow) -> dict[str, Any]:
@@ -101,7 +103,8 @@ def _confirmations(session: Session, round_row: RoundRow) -> list[ceremony.KeyCo
     out = []
     for m in rounds.stage_messages(session, round_row.id, CONFIRM):
         c = KeyConfirmationMessage.model_validate_json(m.body)
-        out.append(ceremony.KeyConfirmation(c.custodian_index, c.key_digest, c.signature))
+        out.append(ceremony.KeyConfirmation(c.custodian_index, c.key_digest, c.confirmed_at,
+                                            c.signature))
     return out
 
 
@@ -125,7 +128,7 @@ def submit_commitment(session: Session, blobs: BlobStore, federation: Federation
                       message: KeyCommitmentMessage) -> bool:
     if message.custodian_index != custodian.index:
         raise ProtocolError("a custodian commits under its own index only")
-    context = key_context(session, federation, round_row.id)
+    context = key_context(session, federation, round_row)
     ceremony.verify_commitment(context, ceremony.KeyCommitment(
         message.custodian_index, message.commitment, message.exchange_key, message.signature))
     new = _record(session, round_row, COMMIT, custodian, message.model_dump_json().encode())
@@ -143,7 +146,7 @@ def reveal_blob(session: Session, round_row: RoundRow, index: int) -> str:
 
 def submit_reveal(session: Session, blobs: BlobStore, federation: FederationRow,
                   round_row: RoundRow, custodian: CustodianRow, data: bytes) -> bool:
-    context = key_context(session, federation, round_row.id)
+    context = key_context(session, federation, round_row)
     reveal = decode_reveal(context, data, committed_indices(round_row))
     if reveal.index != custodian.index:
         raise ProtocolError("a custodian reveals under its own index only")
@@ -180,9 +183,9 @@ def submit_confirmation(session: Session, blobs: BlobStore, federation: Federati
                         message: KeyConfirmationMessage) -> bool:
     if message.custodian_index != custodian.index:
         raise ProtocolError("a custodian confirms under its own index only")
-    context = key_context(session, federation, round_row.id)
+    context = key_context(session, federation, round_row)
     confirmation = ceremony.KeyConfirmation(message.custodian_index, message.key_digest,
-                                            message.signature)
+                                            message.confirmed_at, message.signature)
     ceremony.verify_confirmation(context, confirmation)
     if confirmation.key_digest != bytes.fromhex(_state(round_row).get("key_digest", "")):
         raise ProtocolError("this confirmation is of another key than the round's")
@@ -212,7 +215,7 @@ def submit_vote(session: Session, blobs: BlobStore, federation: FederationRow,
                 round_row: RoundRow, custodian: CustodianRow, message: SetVoteMessage) -> bool:
     if message.custodian_index != custodian.index:
         raise ProtocolError("a custodian votes under its own index only")
-    context = key_context(session, federation, round_row.id)
+    context = key_context(session, federation, round_row)
     set_vote = SetVote(message.custodian_index, message.set_digest, message.signature)
     verify_vote(context, set_vote)
     if set_vote.set_digest != contributor_set(session, round_row).digest(context):
@@ -298,7 +301,7 @@ def _close_commit(session: Session, blobs: BlobStore, federation: FederationRow,
 
 def _close_reveal(session: Session, blobs: BlobStore, federation: FederationRow,
                   round_row: RoundRow) -> None:
-    context = key_context(session, federation, round_row.id)
+    context = key_context(session, federation, round_row)
     reveals = [decode_reveal(context, blobs.get(m.blob or ""), committed_indices(round_row))
                for m in rounds.stage_messages(session, round_row.id, REVEAL)]
     key = ceremony.assemble_collective_key(context, commitments(session, round_row), reveals)
@@ -311,7 +314,7 @@ def _close_reveal(session: Session, blobs: BlobStore, federation: FederationRow,
 
 def _collective_key(session: Session, blobs: BlobStore, federation: FederationRow,
                     round_row: RoundRow) -> tuple[ceremony.KeyContext, CollectiveKey]:
-    context = key_context(session, federation, round_row.id)
+    context = key_context(session, federation, round_row)
     state = _state(round_row)
     b = decode_residues(key_basis(context.params.ckks), blobs.get(state["key_b_blob"]),
                         what="the round's collective key")

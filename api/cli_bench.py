@@ -32,7 +32,7 @@ def bench_secagg(
 
     if peer and not _flower_installed():
         console.print("[red]Flower is not installed.[/] Install it with "
-                      "[bold]pip install -e '.[bench]'[/] or pass --no-peer.")
+                      "[bold]pip install -e '.\\[bench]'[/] or pass --no-peer.")
         raise typer.Exit(code=2)
     cfg = SecAggBenchConfig(clients=clients, dim=dim, dropout=dropout, repeats=repeats, peer=peer)
     with console.status("benchmarking...") as status:
@@ -56,7 +56,7 @@ def bench_ckks(
     """Time CKKS mode: encryption, bytes per float, server add, decryption, precision."""
     if not module_installed("tenseal"):
         console.print("[red]TenSEAL is not installed.[/] Install it with "
-                      "[bold]pip install -e '.[ckks]'[/].")
+                      "[bold]pip install -e '.\\[ckks]'[/].")
         raise typer.Exit(code=2)
     from blindsum.benchmarks.ckks import CkksBenchConfig, run_ckks_bench
 
@@ -136,7 +136,7 @@ def bench_dp(
     """DP-SGD step time against a non-private step, and protect time against training time."""
     if not (module_installed("opacus") and module_installed("peft")):
         console.print("[red]The training extras are not installed.[/] Install them with "
-                      "[bold]pip install -e '.[train]'[/].")
+                      "[bold]pip install -e '.\\[train]'[/].")
         raise typer.Exit(code=2)
     from blindsum.benchmarks.dp import DPBenchConfig, run_dp_bench
 

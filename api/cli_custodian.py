@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from blindsum.api.cli_support import console, out
 
@@ -48,12 +49,19 @@ def run(
 ) -> None:
     """Follow the federation's rounds: make each round's key, then decrypt its sum."""
     from blindsum.client_sdk import Custodian
+    from blindsum.errors import BlindsumError
+    from blindsum.wire import RoundPublic
 
     with Custodian.load(state) as custodian:
         console.print(f"custodian {custodian.index} of federation "
                       f"{custodian.state.federation_id}: serving rounds (Ctrl-C to stop)")
+
+        def failed(round_: RoundPublic, exc: BlindsumError) -> None:
+            console.print(f"[yellow]round {round_.number} failed:[/] {escape(str(exc))}; "
+                          "serving the next one")
+
         try:
-            served = custodian.serve(rounds=rounds, timeout=timeout)
+            served = custodian.serve(rounds=rounds, timeout=timeout, on_failure=failed)
         except KeyboardInterrupt:
             raise typer.Exit(code=130) from None
     out.print(f"served {served} round(s)")

@@ -51,7 +51,8 @@ class CkksRound:
     first waits for its key, and the context is built from a key t custodians confirmed."""
 
     def __init__(self, federation_id: str, round_: RoundPublic, *, client_id: int,
-                 identity_key: Ed25519PrivateKey, custody: KeyContext | None = None) -> None:
+                 identity_key: Ed25519PrivateKey, custody: KeyContext | None = None,
+                 key_max_age: float | None = None) -> None:
         self.round = round_
         self.client_id = client_id
         self.identity_key = identity_key
@@ -64,14 +65,14 @@ class CkksRound:
             self.params = threshold_params_of_protocol(protocol).ckks
         else:
             self.params = params_from_protocol(protocol)
-        self.custody = custody
+        self.custody, self.key_max_age = custody, key_max_age
         self.encryptor: CkksEncryptor | None = None
         self.uploaded_bytes = 0
 
     def upload(self, update: np.ndarray) -> Flow[None]:
         if self.encryptor is None:
             if self.custody is not None:
-                context = yield from collective_context_flow(self.custody)
+                context = yield from collective_context_flow(self.custody, self.key_max_age)
             else:
                 reply = yield Call("GET", f"{self.federation_url}/ckks/public-context")
                 assert reply is not None

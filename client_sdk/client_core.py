@@ -8,9 +8,7 @@ written atomically with mode 0600, and refused if others can read it.
 
 from __future__ import annotations
 
-import json
 import math
-import stat
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -25,8 +23,17 @@ from blindsum.accounting import distributed_dg_epsilon
 from blindsum.client_sdk.ckks_driver import CkksRound
 from blindsum.client_sdk.flows import Call, Flow, Sleep
 from blindsum.client_sdk.secagg_driver import SecAggRound
-from blindsum.client_sdk.state_files import write_json_atomically
-from blindsum.client_sdk.threshold import checked_custodians, custodians_flow, key_context
+from blindsum.client_sdk.state_files import (
+    check_writable,
+    read_private_json,
+    write_json_atomically,
+)
+from blindsum.client_sdk.threshold import (
+    checked_custodians,
+    custodians_flow,
+    key_context,
+    key_max_age,
+)
 from blindsum.client_sdk.transport import LONG_POLL_SECONDS
 from blindsum.crypto import base64url
 from blindsum.crypto.clipping import clip_to_norm
@@ -38,6 +45,7 @@ from blindsum.errors import (
     BudgetExhaustedError,
     ConfigError,
     NotFoundError,
+    ProtocolError,
     ServiceUnavailableError,
 )
 from blindsum.wire import DPEvent, FederationPublic, LedgerRecorded, RoundPublic
@@ -71,6 +79,7 @@ class ClientState:
     client_dp_terms: list[dict[str, float]] = field(default_factory=list)  # per such round
     federation_pin: dict[str, Any] | None = None  # PINNED_SETTINGS as first seen
     custodian_pin: list[dict[str, Any]] | None = None  # threshold custody: roster first seen
+    used_rounds: list[str] = field(default_factory=list)  # ids of rounds it took part in
     version: int = STATE_VERSION
 
     def save(self, path: Path) -> None:
@@ -79,11 +88,7 @@ class ClientState:
 
     @classmethod
     def load(cls, path: Path) -> ClientState:
-        mode = path.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(f"{path} holds a private key and token but others may read it; "
-                              f"run: chmod 600 {path}")
-        data = json.loads(path.read_text())
+        data = read_private_json(path, "a blindsum client state file")
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
             raise ConfigError(f"{path} is not a blindsum client state file (version "
                               f"{STATE_VERSION})")
@@ -98,9 +103,9 @@ def new_state(url: str, federation_id: str, client_id: int, token: str,
 
 
 def refuse_existing(path: Path | None) -> None:
-    if path is not None and path.exists():
-        raise ConfigError(f"{path} already exists: load it with Client.load, or choose "
-                          "another file (an invite can be used only once)")
+    """Before an invite is spent: the state file must be new and writable."""
+    if path is not None:
+        check_writable(path)
 
 
 class ClientCore:
@@ -223,10 +228,15 @@ class ClientCore:
         else:
             custody = None
             if federation.custody == "threshold":
-                custody = key_context(federation, round_.id,
+                custody = key_context(federation, round_,
                                       (yield from self.custodian_roster_flow(federation)))
             protocol = CkksRound(self.state.federation_id, round_, client_id=self.client_id,
-                                 identity_key=self.identity_key, custody=custody)
+                                 identity_key=self.identity_key, custody=custody,
+                                 key_max_age=key_max_age(federation))
+        if round_.id in self.state.used_rounds:
+            raise ProtocolError(f"this client already took part in round {round_.id}; a "
+                                "server announcing it again is refused (its key is old)")
+        self.state.used_rounds.append(round_.id)
         self.state.last_round = max(self.state.last_round, round_.number)
         if isinstance(protocol, SecAggRound) and protocol.ddg is not None:
             self.state.client_dp_rounds += 1  # counted before sending: never undercounted

@@ -5,22 +5,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from blindsum.client_sdk.custodian_core import CustodianCore, CustodianState, new_custodian_state
+from blindsum.client_sdk.state_files import check_writable
 from blindsum.client_sdk.transport import AsyncTransport, Transport
 from blindsum.crypto.identity import generate_exchange_key, generate_identity_key
-from blindsum.errors import ConfigError
+from blindsum.errors import BlindsumError
 from blindsum.wire import RoundPublic
 
 __all__ = ["AsyncCustodian", "Custodian", "CustodianCore", "CustodianState"]
 
 
 def _refuse_existing(path: Path | None) -> None:
-    if path is not None and path.exists():
-        raise ConfigError(f"{path} already exists: load it with Custodian.load, or choose "
-                          "another file (an invite can be used only once)")
+    """Before the invite is spent: the state file must be new and writable."""
+    if path is not None:
+        check_writable(path)
 
 
 class Custodian(CustodianCore):
@@ -65,14 +67,20 @@ class Custodian(CustodianCore):
     def serve_round(self, round_: RoundPublic, *, timeout: float = 3600.0) -> RoundPublic:
         return self.transport.run(self.serve_round_flow(round_, timeout=timeout))
 
-    def serve(self, *, rounds: int | None = None, timeout: float = 3600.0) -> int:
-        """Serve rounds as they open (``rounds`` of them, or until stopped); how many.
-        First drops the key shares of rounds that ended while it was down."""
+    def serve(self, *, rounds: int | None = None, timeout: float = 3600.0,
+              on_failure: Callable[[RoundPublic, BlindsumError], None] | None = None) -> int:
+        """Serve rounds as they open (``rounds`` of them, or until stopped); how many. A
+        round that fails (another party broke it, the service went away) is reported to
+        ``on_failure`` and the custodian goes on with the next one. First drops the key
+        shares of rounds that ended while it was down."""
         self.transport.run(self.purge_flow())
         served = 0
         while rounds is None or served < rounds:
             round_ = self.transport.run(self.next_round_flow(timeout=timeout))
-            self.serve_round(round_, timeout=timeout)
+            try:
+                self.serve_round(round_, timeout=timeout)
+            except BlindsumError as exc:
+                self.round_failed(round_, exc, on_failure)
             served += 1
         return served
 
@@ -118,11 +126,16 @@ class AsyncCustodian(CustodianCore):
     async def serve_round(self, round_: RoundPublic, *, timeout: float = 3600.0) -> RoundPublic:
         return await self.transport.run(self.serve_round_flow(round_, timeout=timeout))
 
-    async def serve(self, *, rounds: int | None = None, timeout: float = 3600.0) -> int:
+    async def serve(self, *, rounds: int | None = None, timeout: float = 3600.0,
+                    on_failure: Callable[[RoundPublic, BlindsumError], None] | None = None
+                    ) -> int:
         await self.transport.run(self.purge_flow())
         served = 0
         while rounds is None or served < rounds:
             round_ = await self.transport.run(self.next_round_flow(timeout=timeout))
-            await self.serve_round(round_, timeout=timeout)
+            try:
+                await self.serve_round(round_, timeout=timeout)
+            except BlindsumError as exc:
+                self.round_failed(round_, exc, on_failure)
             served += 1
         return served

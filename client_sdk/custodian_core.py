@@ -15,9 +15,8 @@ stored before a partial decryption leaves, so a crash cannot reset its checks.
 
 from __future__ import annotations
 
-import json
-import stat
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from blindsum.client_sdk.flows import Call, Flow, Sleep
-from blindsum.client_sdk.state_files import write_json_atomically
+from blindsum.client_sdk.state_files import read_private_json, write_json_atomically
 from blindsum.client_sdk.threshold import (
     checked_custodians,
     custodians_flow,
@@ -59,7 +58,13 @@ from blindsum.crypto.identity import (
     identity_public_bytes,
 )
 from blindsum.crypto.randomness import Csprng
-from blindsum.errors import ConfigError, NotFoundError, ProtocolError, ServiceUnavailableError
+from blindsum.errors import (
+    BlindsumError,
+    ConfigError,
+    NotFoundError,
+    ProtocolError,
+    ServiceUnavailableError,
+)
 from blindsum.wire import (
     CustodianEnrollRequest,
     CustodianEnrollResponse,
@@ -117,10 +122,7 @@ class CustodianState:
 
     @classmethod
     def load(cls, path: Path) -> CustodianState:
-        if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(f"{path} holds a custodian's keys but others may read it; "
-                              f"run: chmod 600 {path}")
-        data = json.loads(path.read_text())
+        data = read_private_json(path, "a blindsum custodian state file")
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION or \
                 "exchange_key" not in data:
             raise ConfigError(f"{path} is not a blindsum custodian state file")
@@ -176,13 +178,14 @@ class CustodianCore:
                               "them; refusing to take part")
         return federation
 
-    def context_flow(self, federation: FederationPublic, round_id: str) -> Flow[KeyContext]:
+    def context_flow(self, federation: FederationPublic, round_: RoundPublic
+                     ) -> Flow[KeyContext]:
         live = yield from custodians_flow(self.state.federation_id)
         pinned = checked_custodians(live, self.state.custodian_pin, federation.custodians)
         if self.state.custodian_pin is None:
             self.state.custodian_pin = pinned
             self._save()
-        return key_context(federation, round_id, pinned)
+        return key_context(federation, round_, pinned)
 
     def client_roster_flow(self) -> Flow[dict[int, bytes]]:
         """Clients' identity keys, pinned: new clients join, a known one never changes."""
@@ -227,6 +230,7 @@ class CustodianCore:
         self._save()  # the share is durable before the key is confirmed
         body = KeyConfirmationMessage(custodian_index=self.index,
                                       key_digest=confirmation.key_digest,
+                                      confirmed_at=confirmation.confirmed_at,
                                       signature=confirmation.signature)
         yield Call("POST", f"{self._base}/rounds/{round_.id}/custody/confirmation",
                    json=body.model_dump(mode="json"))
@@ -320,6 +324,17 @@ class CustodianCore:
             self.state.last_round = max(self.state.last_round, round_.number)
             self._save()
 
+    def round_failed(self, round_: RoundPublic, exc: BlindsumError,
+                     on_failure: Callable[[RoundPublic, BlindsumError], None] | None) -> None:
+        """A round this custodian could not finish: report it and never serve it again
+        (re-raise when nobody listens)."""
+        if on_failure is None:
+            raise exc
+        on_failure(round_, exc)
+        if round_.id not in self.state.finished:
+            self.state.finished.append(round_.id)
+            self._save()
+
     def purge_flow(self) -> Flow[int]:
         """Drop the shares of rounds that are over (left by a crash); how many."""
         dropped = 0
@@ -340,7 +355,7 @@ class CustodianCore:
 
     def _serve_flow(self, round_: RoundPublic, timeout: float) -> Flow[RoundPublic]:
         federation = yield from self.federation_flow()
-        context = yield from self.context_flow(federation, round_.id)
+        context = yield from self.context_flow(federation, round_)
         keygen = CustodianKeygen(context, self.index, self.identity_key, Csprng())
         committed = revealed = confirmed = voted = False
         delivered: set[int] = set()

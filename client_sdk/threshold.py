@@ -24,11 +24,17 @@ from blindsum.crypto.ckks.threshold.params import ThresholdParams
 from blindsum.crypto.ckks.threshold.residues import decode_residues
 from blindsum.crypto.ckks.threshold.tenseal_context import public_context
 from blindsum.errors import ConfigError, ProtocolError
-from blindsum.wire import CkksProtocol, CustodianPublic, FederationPublic, RoundKeyPublic
+from blindsum.wire import (
+    CkksProtocol,
+    CustodianPublic,
+    FederationPublic,
+    RoundKeyPublic,
+    RoundPublic,
+)
 from blindsum.wire.base import received
 
 __all__ = ["checked_custodians", "collective_context_flow", "custodians_flow", "key_context",
-           "threshold_params", "threshold_params_of_protocol"]
+           "key_max_age", "threshold_params", "threshold_params_of_protocol"]
 
 
 def threshold_params(federation: FederationPublic) -> ThresholdParams:
@@ -82,17 +88,25 @@ def checked_custodians(live: list[CustodianPublic], pin: list[dict[str, Any]] | 
     return seen
 
 
-def key_context(federation: FederationPublic, round_id: str,
+def key_context(federation: FederationPublic, round_: RoundPublic,
                 pinned: list[dict[str, Any]]) -> KeyContext:
     entries = tuple(CustodianEntry(int(c["index"]),
                                    base64url.decode(c["identity_key"], size=32),
                                    base64url.decode(c["exchange_key"], size=32))
                     for c in pinned)
-    return KeyContext(federation.id, round_id, threshold_params(federation), entries)
+    return KeyContext(federation.id, round_.id, threshold_params(federation), entries,
+                      round_.number)
 
 
-def collective_context_flow(context: KeyContext) -> Flow[bytes]:
-    """The round's TenSEAL public context, built here from a key t custodians confirmed."""
+def key_max_age(federation: FederationPublic) -> float:
+    """How long after its confirmation a client still encrypts under a round's key: the
+    upload stage's deadline comes at most two stage timeouts after key-confirm opened."""
+    return 3 * federation.stage_timeout_seconds
+
+
+def collective_context_flow(context: KeyContext, max_age: float | None = None) -> Flow[bytes]:
+    """The round's TenSEAL public context, built here from a key t custodians confirmed
+    (within ``max_age`` seconds)."""
     base = f"/v1/federations/{context.federation_id}/rounds/{context.key_id}"
     reply = yield Call("GET", f"{base}/ckks/key")
     assert reply is not None
@@ -103,6 +117,6 @@ def collective_context_flow(context: KeyContext) -> Flow[bytes]:
     b = decode_residues(key_basis(ckks), reply.content, what="the collective key")
     key = CollectiveKey(ckks, announced.seed, b)
     check_collective_key(context, key, [
-        KeyConfirmation(c.custodian_index, c.key_digest, c.signature)
-        for c in announced.confirmations])
+        KeyConfirmation(c.custodian_index, c.key_digest, c.confirmed_at, c.signature)
+        for c in announced.confirmations], max_age=max_age)
     return public_context(ckks, key.b, key.a)

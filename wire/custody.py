@@ -27,6 +27,7 @@ class KeyCommitmentMessage(WireModel):
 class KeyConfirmationMessage(WireModel):
     custodian_index: int = Field(ge=1, le=32)
     key_digest: Digest
+    confirmed_at: int = Field(ge=0, lt=2**40, description="when, in Unix seconds (signed)")
     signature: Signature
 
 

@@ -116,7 +116,7 @@ async def reveal(federation_id: str, round_id: str, request: Request, session: S
 
     def size() -> tuple[FederationRow, RoundRow, int]:
         federation, row = _threshold_round(session, federation_id, round_id)
-        expected = reveal_size(custody_rounds.key_context(session, federation, row.id),
+        expected = reveal_size(custody_rounds.key_context(session, federation, row),
                                len(custody_rounds.committed_indices(row)))
         return finished(session, (federation, row, expected))
 
@@ -158,7 +158,8 @@ def round_key(federation_id: str, round_id: str, session: SessionDep,
     seed, confirmations = custody_rounds.round_key(session, row)
     return finished(session, RoundKeyPublic(key_id=row.id, seed=seed, confirmations=[
         KeyConfirmationMessage(custodian_index=c.index, key_digest=c.key_digest,
-                               signature=c.signature) for c in confirmations]))
+                               confirmed_at=c.confirmed_at, signature=c.signature)
+        for c in confirmations]))
 
 
 @router.get("/rounds/{round_id}/ckks/collective-key",

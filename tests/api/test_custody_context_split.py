@@ -146,7 +146,7 @@ def test_a_second_federation_id_gets_no_second_vote_nor_decryption(tmp_path) -> 
 
         core = restarted[0][0]
         federation = await admin.federation(fed.id)
-        context = key_context(federation, rid, core.state.custodian_pin)
+        context = key_context(federation, await admin.round(fed.id, rid), core.state.custodian_pin)
         fewer = ContributorSet(tuple((c.client_id, bytes(32)) for c in clients[:3]))
         with pytest.raises(RoundStateError, match="another set"):
             vote(context, CustodianLedger.from_json(core.state.ledgers[rid]), core.index,

@@ -35,6 +35,7 @@ from blindsum.crypto.identity import (
 from blindsum.crypto.randomness import Csprng
 from blindsum.errors import (
     DecryptionError,
+    InvalidShareError,
     InvalidSignatureError,
     MalformedMessageError,
     ProtocolError,
@@ -141,7 +142,6 @@ def test_the_rogue_key_attack_works_without_commitments_and_fails_with_them() ->
     forged_payload = ceremony._reveal_payload(
         custodians.context, 3, encode_residues(key_basis, rogue_b),
         ceremony._list_digest(custodians.context, commitments), honest_reveal.envelopes)
-    from blindsum.crypto.hazmat.canonical import canonical
     from blindsum.crypto.hazmat.signing import sign
 
     rogue = KeyReveal(3, encode_residues(key_basis, rogue_b), honest_reveal.envelopes,
@@ -150,13 +150,11 @@ def test_the_rogue_key_attack_works_without_commitments_and_fails_with_them() ->
         with pytest.raises(ProtocolError, match="does not open its commitment"):
             runs[i].confirm(commitments, [*honest, rogue])
     rogue_key = keys.CollectiveKey(ckks, custodians.context.seed, naive)
+    digest = ceremony.key_digest(custodians.context, naive)
+    own = KeyConfirmation(3, digest, 0, sign(custodians.identity[3], ceremony._confirm_payload(
+        custodians.context, 3, digest, 0)))
     with pytest.raises(ThresholdNotMetError):  # the attacker's own confirmation is not t
-        check_collective_key(custodians.context, rogue_key,
-                             [KeyConfirmation(3, ceremony.key_digest(custodians.context, naive),
-                                              sign(custodians.identity[3], canonical(
-                                                  ceremony._CONFIRM, custodians.context.digest,
-                                                  3, ceremony.key_digest(custodians.context,
-                                                                          naive))))])
+        check_collective_key(custodians.context, rogue_key, [own])
 
 
 def test_a_custodian_that_shows_two_commitments_is_caught() -> None:
@@ -235,7 +233,7 @@ def test_a_tampered_envelope_or_share_is_refused() -> None:
         custodians.identity[2], ceremony._reveal_payload(custodians.context, 2,
                                                          reveals[1].public_share, listed,
                                                          garbage)))
-    with pytest.raises(DecryptionError):
+    with pytest.raises(InvalidShareError, match="custodian 2's re-share"):
         runs[1].confirm(commitments, [reveals[0], resigned, reveals[2]])
 
 
@@ -287,7 +285,6 @@ def test_after_the_ceremony_nothing_a_custodian_keeps_opens_its_re_shares() -> N
     ceremony ran, the one-time key it committed to did (the control)."""
     from blindsum.crypto.ckks.threshold import ceremony
     from blindsum.crypto.hazmat.kex import derive_pair_key, open_envelope
-    from blindsum.errors import DecryptionError
 
     custodians = Custodians()
     runs = {i: custodians.keygen(i) for i in (1, 2, 3)}
@@ -306,3 +303,21 @@ def test_after_the_ceremony_nothing_a_custodian_keeps_opens_its_re_shares() -> N
                                 first=2, second=1)
         with pytest.raises(DecryptionError):
             open_envelope(guess, envelope, aad)
+
+
+def test_a_key_confirmed_long_ago_or_for_another_round_number_is_refused() -> None:
+    """Adversarial review 3: a server re-announced a finished round's key, under a new
+    number, to clients (whose secret one crafted upload of that round may have given it).
+    The number is in the key's context, and confirmations carry when they were given."""
+    custodians = Custodians()
+    commitments, reveals, results = _ceremony(custodians)
+    key = assemble_collective_key(custodians.context, commitments, reveals)
+    confirmations = [r[0] for r in results.values()]
+    check_collective_key(custodians.context, key, confirmations, max_age=60)
+    later = confirmations[0].confirmed_at + 3600
+    with pytest.raises(ThresholdNotMetError, match="recently"):
+        check_collective_key(custodians.context, key, confirmations, max_age=60, now=later)
+    renumbered = KeyContext(custodians.context.federation_id, custodians.context.key_id, PARAMS,
+                            custodians.context.custodians, round_number=2)
+    with pytest.raises(ProtocolError):  # another context: another seed, and no signature fits
+        check_collective_key(renumbered, key, confirmations)

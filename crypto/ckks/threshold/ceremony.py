@@ -38,6 +38,7 @@ give garbage (which the aggregator sees as out of range), not a key.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -61,7 +62,13 @@ from blindsum.crypto.hazmat.kex import (
 )
 from blindsum.crypto.hazmat.rns import RnsBasis
 from blindsum.crypto.hazmat.signing import identity_public_bytes, sign, verify_signature
-from blindsum.errors import ConfigError, ProtocolError, ThresholdNotMetError
+from blindsum.errors import (
+    ConfigError,
+    DecryptionError,
+    InvalidShareError,
+    ProtocolError,
+    ThresholdNotMetError,
+)
 
 __all__ = ["CustodianEntry", "CustodianKeygen", "KeyCommitment", "KeyConfirmation",
            "KeyContext", "KeyReveal", "assemble_collective_key", "check_collective_key",
@@ -94,6 +101,7 @@ class KeyContext:
     key_id: str
     params: ThresholdParams
     custodians: tuple[CustodianEntry, ...]
+    round_number: int = 0  # the round's number, so a key cannot be re-announced as newer
 
     def __post_init__(self) -> None:
         indices = [c.index for c in self.custodians]
@@ -107,7 +115,8 @@ class KeyContext:
         entries = [b for c in sorted(self.custodians, key=lambda c: c.index)
                    for b in (c.index, c.identity_key, c.exchange_key)]
         return hashlib.sha256(canonical(
-            _CONTEXT, self.federation_id, self.key_id, p.ckks.fingerprint, p.custodians,
+            _CONTEXT, self.federation_id, self.key_id, self.round_number, p.ckks.fingerprint,
+            p.custodians,
             p.threshold, p.flooding.statistical_bits, p.flooding.max_ciphertexts,
             p.flooding.max_clients, *entries)).digest()
 
@@ -151,8 +160,12 @@ class KeyReveal:
 
 @dataclass(frozen=True)
 class KeyConfirmation:
+    """Custodian ``index``'s signature on the assembled key, and when it gave it (Unix
+    seconds): a client refuses a key confirmed too long ago."""
+
     index: int
     key_digest: bytes
+    confirmed_at: int
     signature: bytes = field(repr=False)
 
 
@@ -262,28 +275,38 @@ def assemble_collective_key(context: KeyContext, commitments: Sequence[KeyCommit
 
 
 def check_collective_key(context: KeyContext, key: keys.CollectiveKey,
-                         confirmations: Sequence[KeyConfirmation]) -> None:
+                         confirmations: Sequence[KeyConfirmation], *,
+                         max_age: float | None = None, now: float | None = None) -> None:
     """A client's check before it encrypts: at least t distinct custodians signed this very
-    key, so at least one honest custodian checked it is the committed contributors' sum."""
+    key (so at least one honest custodian checked it is the committed contributors' sum),
+    each within ``max_age`` seconds of ``now`` if given (a finished round's key,
+    re-announced later, is refused)."""
     if key.seed != context.seed or key.params != context.params.ckks:
         raise ProtocolError("the key was not made over this context's common polynomial")
     digest = key_digest(context, key.b)
+    now = time.time() if now is None else now
     signers = set()
     for c in confirmations:
         if c.key_digest != digest:
             continue
+        if max_age is not None and not -300 <= now - c.confirmed_at <= max_age:
+            continue  # stale (or from a clock far ahead)
         verify_confirmation(context, c)
         signers.add(c.index)
     if len(signers) < context.params.threshold:
         raise ThresholdNotMetError(
-            f"{len(signers)} custodians confirmed this key; clients encrypt only under a key "
-            f"at least {context.params.threshold} confirmed")
+            f"{len(signers)} custodians confirmed this key recently; clients encrypt only "
+            f"under a key at least {context.params.threshold} confirmed")
+
+
+def _confirm_payload(context: KeyContext, index: int, digest: bytes, confirmed_at: int) -> bytes:
+    return canonical(_CONFIRM, context.digest, index, digest, confirmed_at)
 
 
 def verify_confirmation(context: KeyContext, confirmation: KeyConfirmation) -> None:
     verify_signature(context.entry(confirmation.index).identity_key, confirmation.signature,
-                     canonical(_CONFIRM, context.digest, confirmation.index,
-                               confirmation.key_digest))
+                     _confirm_payload(context, confirmation.index, confirmation.key_digest,
+                                      confirmation.confirmed_at))
 
 
 class CustodianKeygen:
@@ -362,13 +385,20 @@ class CustodianKeygen:
         received = {self.index: self._own_share}
         for r in reveals:
             if r.index != self.index:
-                plain = open_envelope(self._pair_key(committed, r.index, self.index),
-                                      r.envelopes[self.index],
-                                      _reshare_aad(self.context, r.index, self.index))
+                try:
+                    plain = open_envelope(self._pair_key(committed, r.index, self.index),
+                                          r.envelopes[self.index],
+                                          _reshare_aad(self.context, r.index, self.index))
+                except DecryptionError:
+                    raise InvalidShareError(
+                        f"custodian {r.index}'s re-share to custodian {self.index} does not "
+                        "open: that custodian dealt it wrongly, so this key cannot be "
+                        "confirmed") from None
                 received[r.index] = decode_residues(basis, plain, what="a re-share")
         share = keys.combine_reshares(self.context.params.ckks, self.index, received)
         self._own_share = self._exchange = None  # forward secrecy: the envelopes stay shut
         digest = key_digest(self.context, key.b)
-        confirmation = KeyConfirmation(self.index, digest, sign(
-            self._identity, canonical(_CONFIRM, self.context.digest, self.index, digest)))
+        confirmed_at = int(time.time())
+        confirmation = KeyConfirmation(self.index, digest, confirmed_at, sign(
+            self._identity, _confirm_payload(self.context, self.index, digest, confirmed_at)))
         return confirmation, share, key

@@ -3,7 +3,7 @@ that does not exist (a typo) spends the invite and takes a custodian slot, then 
 save the keys it just generated. The slot's keys are lost: the federation has m slots and
 no way to free one, so it is left with a custodian that is offline for good (its whole
 m - q liveness margin spent), and the same invite cannot be used again.
-Expected: the state file's location is checked before the invite is spent.
+Fixed: the state file's location is checked before the invite is spent (clients too).
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ Chained with the documented known limit ("a crafted upload unlocks the key ... K
 rotate every round, so it opens that round only"): one colluding client's crafted upload
 in round 1 gives the server round 1's secret; re-announcing round 1's id then opens every
 later upload of every honest client, one by one, with no custodian involved.
+
+Fixed: the round's number is in the key's context (so its confirmations), custodians'
+confirmations carry when they were given and a client refuses one older than three
+stage timeouts, and a client refuses a round id it already took part in.
 """
 
 from __future__ import annotations
