@@ -8,7 +8,7 @@ import enum
 
 from blindsum.crypto.secagg.stages import Stage as SecAggStage
 
-__all__ = ["CUSTODIAN_STAGES", "MESSAGE_STAGES", "TERMINAL", "THRESHOLD_STAGES", "Stage"]
+__all__ = ["MESSAGE_STAGES", "TERMINAL", "THRESHOLD_STAGES", "Stage"]
 
 
 class Stage(enum.Enum):
@@ -30,6 +30,3 @@ MESSAGE_STAGES = (Stage.UPLOAD,)
 THRESHOLD_STAGES = (Stage.KEY_COMMIT, Stage.KEY_REVEAL, Stage.KEY_CONFIRM, Stage.UPLOAD,
                     Stage.AGREE, Stage.DECRYPT)
 """Threshold custody: a round's stages in order, before it closes or aborts."""
-CUSTODIAN_STAGES = frozenset({Stage.KEY_COMMIT, Stage.KEY_REVEAL, Stage.KEY_CONFIRM,
-                              Stage.AGREE, Stage.DECRYPT})
-"""The stages in which custodians (not clients) send."""
