@@ -22,20 +22,16 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import numpy as np
 import pytest
 from sqlalchemy import delete
 
 from blindsum.aggregator.models import MessageRow, RoundRow
-from blindsum.api.app import create_app
-from blindsum.api.settings import Settings
-from blindsum.client_sdk import AsyncAdmin, AsyncClient
 from blindsum.client_sdk.custodian import CustodianCore, CustodianState
 from blindsum.client_sdk.flows import Reply, arun
 from blindsum.errors import ProtocolError, RoundStateError, ServiceUnavailableError
 
-from .custody_helpers import BASE, enroll_custodian, message_count
+from .custody_helpers import message_count, threshold_world
 
 pytest.importorskip("tenseal")
 
@@ -51,19 +47,10 @@ DIM = 40
 
 def test_a_second_federation_id_gets_no_second_vote_nor_decryption(tmp_path) -> None:
     async def scenario():
-        app = create_app(Settings(data_dir=tmp_path / "data", admin_token=ADMIN,
-                                  database_url=f"sqlite:///{tmp_path / 'service.db'}"))
-        asgi = httpx.ASGITransport(app=app)
-        admin = AsyncAdmin(BASE, ADMIN, transport=asgi)
-        fed = await admin.create_federation("t", "ckks", [("w", (DIM,))], min_clients=3,
-                                            max_clients=6, custody="threshold", custodians=4,
-                                            custodian_threshold=2, stage_timeout_seconds=60)
-        sites = [await enroll_custodian(asgi, fed.id,
-                                        await admin.invite(fed.id, f"k{i}", "custodian"),
-                                        tmp_path / f"k{i}.json") for i in range(4)]
-        clients = [await AsyncClient.enroll(BASE, fed.id, await admin.invite(fed.id, f"c{i}"),
-                                            transport=asgi, state_file=tmp_path / f"c{i}.json")
-                   for i in range(4)]
+        world = await threshold_world(tmp_path, admin_token=ADMIN, timeout=60,
+                                      dim=DIM)
+        app, admin, fed = world.app, world.admin, world.fed
+        sites, clients = world.sites, world.clients
         updates = [np.random.default_rng(21 + i).uniform(-0.01, 0.01, DIM) for i in range(4)]
         victim = clients[3].client_id
         round_ = await admin.open_round(fed.id)
@@ -153,12 +140,7 @@ def test_a_second_federation_id_gets_no_second_vote_nor_decryption(tmp_path) -> 
                  core.identity_key, fewer)
         second = None
 
-        await admin.aclose()
-        for c in clients:
-            await c.aclose()
-        for _, tr in sites:
-            await tr.aclose()
-        app.state.engine.dispose()
+        await world.close()
         return updates, first, second
 
     updates, first, second = asyncio.run(scenario())

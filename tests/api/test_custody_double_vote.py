@@ -20,18 +20,15 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import numpy as np
 import pytest
 from sqlalchemy import delete
 
 from blindsum.aggregator.models import MessageRow, RoundRow
-from blindsum.api.app import create_app
-from blindsum.api.settings import Settings
-from blindsum.client_sdk import AsyncAdmin, AsyncClient, AsyncCustodian
+from blindsum.client_sdk import AsyncCustodian
 from blindsum.errors import ProtocolError, ServiceUnavailableError
 
-from .custody_helpers import BASE, enroll_custodian, message_count, stage_of, until
+from .custody_helpers import message_count, stage_of, threshold_world, until
 
 pytest.importorskip("tenseal")
 
@@ -49,19 +46,10 @@ DIM = 40
 
 def test_a_lying_server_cannot_get_a_second_sum_of_a_finished_round(tmp_path) -> None:
     async def scenario():
-        app = create_app(Settings(data_dir=tmp_path / "data", admin_token=ADMIN,
-                                  database_url=f"sqlite:///{tmp_path / 'service.db'}"))
-        asgi = httpx.ASGITransport(app=app)
-        admin = AsyncAdmin(BASE, ADMIN, transport=asgi)
-        fed = await admin.create_federation("t", "ckks", [("w", (DIM,))], min_clients=3,
-                                            max_clients=6, custody="threshold", custodians=4,
-                                            custodian_threshold=2, stage_timeout_seconds=60)
-        sites = [await enroll_custodian(asgi, fed.id,
-                                        await admin.invite(fed.id, f"k{i}", "custodian"),
-                                        tmp_path / f"k{i}.json") for i in range(4)]
-        clients = [await AsyncClient.enroll(BASE, fed.id, await admin.invite(fed.id, f"c{i}"),
-                                            transport=asgi, state_file=tmp_path / f"c{i}.json")
-                   for i in range(4)]
+        world = await threshold_world(tmp_path, admin_token=ADMIN, timeout=60,
+                                      dim=DIM)
+        app, asgi, admin, fed = world.app, world.asgi, world.admin, world.fed
+        sites, clients = world.sites, world.clients
         updates = [np.random.default_rng(7 + i).uniform(-0.01, 0.01, DIM) for i in range(4)]
         victim = clients[3].client_id
         round_ = await admin.open_round(fed.id)
@@ -129,12 +117,7 @@ def test_a_lying_server_cannot_get_a_second_sum_of_a_finished_round(tmp_path) ->
         second = None
         assert stage_of(app, rid) == "aborted"
 
-        await admin.aclose()
-        for c in clients:
-            await c.aclose()
-        for _, tr in sites:
-            await tr.aclose()
-        app.state.engine.dispose()
+        await world.close()
         return updates, first, second
 
     updates, first, second = asyncio.run(scenario())

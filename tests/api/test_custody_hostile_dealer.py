@@ -15,16 +15,12 @@ import asyncio
 import inspect
 import os
 
-import httpx
 import numpy as np
 import pytest
 
-from blindsum.api.app import create_app
-from blindsum.api.settings import Settings
-from blindsum.client_sdk import AsyncAdmin, AsyncClient
 from blindsum.crypto.ckks.threshold import ceremony
 
-from .custody_helpers import BASE, enroll_custodian, stage_of
+from .custody_helpers import stage_of, threshold_world
 
 pytest.importorskip("tenseal")
 
@@ -49,19 +45,10 @@ def test_one_custodian_with_unopenable_reshares_neither_aborts_the_round_nor_sto
     monkeypatch.setattr(ceremony, "seal_envelope", seal)
 
     async def scenario():
-        app = create_app(Settings(data_dir=tmp_path / "data", admin_token=ADMIN,
-                                  database_url=f"sqlite:///{tmp_path / 'service.db'}"))
-        asgi = httpx.ASGITransport(app=app)
-        admin = AsyncAdmin(BASE, ADMIN, transport=asgi)
-        fed = await admin.create_federation("t", "ckks", [("w", (DIM,))], min_clients=3,
-                                            max_clients=6, custody="threshold", custodians=4,
-                                            custodian_threshold=2, stage_timeout_seconds=4)
-        sites = [(await enroll_custodian(asgi, fed.id,
-                                         await admin.invite(fed.id, f"k{i}", "custodian"),
-                                         tmp_path / f"k{i}.json"))[0] for i in range(4)]
-        clients = [await AsyncClient.enroll(BASE, fed.id, await admin.invite(fed.id, f"c{i}"),
-                                            transport=asgi, state_file=tmp_path / f"c{i}.json")
-                   for i in range(3)]
+        world = await threshold_world(tmp_path, admin_token=ADMIN, timeout=4,
+                                      dim=DIM, clients=3)
+        app, admin, fed = world.app, world.admin, world.fed
+        sites, clients = [k for k, _ in world.sites], world.clients
         round_ = await admin.open_round(fed.id)
 
         async def client(c, seed):
@@ -77,12 +64,7 @@ def test_one_custodian_with_unopenable_reshares_neither_aborts_the_round_nor_sto
             hostile.serve_round(round_, timeout=60),
             *(client(c, i) for i, c in enumerate(clients)), return_exceptions=True)
         stage = stage_of(app, round_.id)
-        await admin.aclose()
-        for c in clients:
-            await c.aclose()
-        for s in sites:
-            await s.aclose()
-        app.state.engine.dispose()
+        await world.close()
         return outcomes[:3], stage, failures
 
     served, stage, failures = asyncio.run(scenario())

@@ -13,20 +13,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-import httpx
 import numpy as np
 import pytest
 
-from blindsum.api.app import create_app
-from blindsum.api.settings import Settings
-from blindsum.client_sdk import AsyncAdmin, AsyncClient
 from blindsum.client_sdk.flows import arun
 from blindsum.crypto.ckks.threshold.keys import data_basis
 from blindsum.crypto.ckks.threshold.params import ThresholdParams
 from blindsum.crypto.ckks.threshold.residues import decode_residues, encode_residues
 from blindsum.errors import RoundStateError
 
-from .custody_helpers import BASE, enroll_custodian
+from .custody_helpers import threshold_world
 
 pytest.importorskip("tenseal")
 
@@ -50,21 +46,12 @@ def _shifted(params: ThresholdParams, dimension: int, data: bytes) -> bytes:
 
 def test_one_custodian_cannot_shift_the_published_sum_out_of_range(tmp_path) -> None:
     async def scenario():
-        app = create_app(Settings(data_dir=tmp_path / "data", admin_token=ADMIN,
-                                  database_url=f"sqlite:///{tmp_path / 'service.db'}"))
-        asgi = httpx.ASGITransport(app=app)
-        admin = AsyncAdmin(BASE, ADMIN, transport=asgi)
-        fed = await admin.create_federation("t", "ckks", [("w", (DIM,))], min_clients=3,
-                                            max_clients=6, custody="threshold", custodians=4,
-                                            custodian_threshold=2, stage_timeout_seconds=30)
+        world = await threshold_world(tmp_path, admin_token=ADMIN, timeout=30,
+                                      dim=DIM)
+        admin, fed = world.admin, world.fed
+        sites, clients = world.sites, world.clients
         params = ThresholdParams.derive(max_clients=fed.max_clients, max_abs=fed.clip_norm,
                                         custodians=4, threshold=2)
-        sites = [await enroll_custodian(asgi, fed.id,
-                                        await admin.invite(fed.id, f"k{i}", "custodian"),
-                                        tmp_path / f"k{i}.json") for i in range(4)]
-        clients = [await AsyncClient.enroll(BASE, fed.id, await admin.invite(fed.id, f"c{i}"),
-                                            transport=asgi, state_file=tmp_path / f"c{i}.json")
-                   for i in range(4)]
         updates = [np.random.default_rng(3 + i).uniform(-0.01, 0.01, DIM) for i in range(4)]
         round_ = await admin.open_round(fed.id)
         tampered: list[int] = []
@@ -89,12 +76,7 @@ def test_one_custodian_cannot_shift_the_published_sum_out_of_range(tmp_path) -> 
             total = await admin.result(fed.id, round_.id)
         except RoundStateError:
             total = None
-        await admin.aclose()
-        for c in clients:
-            await c.aclose()
-        for _, tr in sites:
-            await tr.aclose()
-        app.state.engine.dispose()
+        await world.close()
         return updates, total, finals, tampered, fed
 
     _, total, finals, tampered, _ = asyncio.run(scenario())

@@ -21,14 +21,10 @@ import asyncio
 import contextlib
 import json
 
-import httpx
 import numpy as np
 import pytest
 
 from blindsum.aggregator.models import MessageRow, RoundRow
-from blindsum.api.app import create_app
-from blindsum.api.settings import Settings
-from blindsum.client_sdk import AsyncAdmin, AsyncClient
 from blindsum.client_sdk.flows import Call, Reply, arun
 from blindsum.crypto import base64url
 from blindsum.crypto.ckks.accumulator import EncryptedSumAccumulator
@@ -41,7 +37,7 @@ from blindsum.crypto.ckks.wire import decode_upload, encode_upload
 from blindsum.errors import RoundStateError
 from blindsum.wire import RoundPublic
 
-from .custody_helpers import BASE, enroll_custodian
+from .custody_helpers import threshold_world
 
 pytest.importorskip("tenseal")
 
@@ -51,19 +47,10 @@ DIM = 40
 
 def test_a_finished_rounds_key_replayed_under_a_new_number_is_refused(tmp_path) -> None:
     async def scenario():
-        app = create_app(Settings(data_dir=tmp_path / "data", admin_token=ADMIN,
-                                  database_url=f"sqlite:///{tmp_path / 'service.db'}"))
-        asgi = httpx.ASGITransport(app=app)
-        admin = AsyncAdmin(BASE, ADMIN, transport=asgi)
-        fed = await admin.create_federation("t", "ckks", [("w", (DIM,))], min_clients=3,
-                                            max_clients=6, custody="threshold", custodians=4,
-                                            custodian_threshold=2, stage_timeout_seconds=20)
-        sites = [(await enroll_custodian(asgi, fed.id,
-                                         await admin.invite(fed.id, f"k{i}", "custodian"),
-                                         tmp_path / f"k{i}.json"))[0] for i in range(4)]
-        clients = [await AsyncClient.enroll(BASE, fed.id, await admin.invite(fed.id, f"c{i}"),
-                                            transport=asgi, state_file=tmp_path / f"c{i}.json")
-                   for i in range(4)]
+        world = await threshold_world(tmp_path, admin_token=ADMIN, timeout=20,
+                                      dim=DIM)
+        app, admin, fed = world.app, world.admin, world.fed
+        sites, clients = [k for k, _ in world.sites], world.clients
         colluder, honest = clients[0], clients[1:]
         params = ThresholdParams.derive(max_clients=6, max_abs=fed.clip_norm, custodians=4,
                                         threshold=2)
@@ -146,12 +133,7 @@ def test_a_finished_rounds_key_replayed_under_a_new_number_is_refused(tmp_path) 
             await arun(victim.submit_flow(x, r2, timeout=10), lying_send)
         except Exception as exc:
             refused = exc
-        await admin.aclose()
-        for c in clients:
-            await c.aclose()
-        for k in sites:
-            await k.aclose()
-        app.state.engine.dispose()
+        await world.close()
         return refused, captured, secret, x, ckks, basis
 
     refused, captured, secret, x, ckks, basis = asyncio.run(scenario())

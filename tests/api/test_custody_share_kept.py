@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import numpy as np
 import pytest
 from sqlalchemy import select
 
 from blindsum.aggregator.models import MessageRow
-from blindsum.api.app import create_app
-from blindsum.api.settings import Settings
-from blindsum.client_sdk import AsyncAdmin, AsyncClient
 from blindsum.client_sdk.custodian import CustodianState
 from blindsum.client_sdk.flows import arun
 from blindsum.errors import ServiceUnavailableError
 
-from .custody_helpers import BASE, enroll_custodian
+from .custody_helpers import threshold_world
 
 pytest.importorskip("tenseal")
 
@@ -41,19 +37,10 @@ DIM = 40
 
 def test_a_share_left_by_a_failure_is_dropped_once_the_round_is_over(tmp_path) -> None:
     async def scenario():
-        app = create_app(Settings(data_dir=tmp_path / "data", admin_token=ADMIN,
-                                  database_url=f"sqlite:///{tmp_path / 'service.db'}"))
-        asgi = httpx.ASGITransport(app=app)
-        admin = AsyncAdmin(BASE, ADMIN, transport=asgi)
-        fed = await admin.create_federation("t", "ckks", [("w", (DIM,))], min_clients=3,
-                                            max_clients=6, custody="threshold", custodians=4,
-                                            custodian_threshold=2, stage_timeout_seconds=30)
-        sites = [await enroll_custodian(asgi, fed.id,
-                                        await admin.invite(fed.id, f"k{i}", "custodian"),
-                                        tmp_path / f"k{i}.json") for i in range(4)]
-        clients = [await AsyncClient.enroll(BASE, fed.id, await admin.invite(fed.id, f"c{i}"),
-                                            transport=asgi, state_file=tmp_path / f"c{i}.json")
-                   for i in range(4)]
+        world = await threshold_world(tmp_path, admin_token=ADMIN, timeout=30,
+                                      dim=DIM)
+        app, admin, fed = world.app, world.admin, world.fed
+        sites, clients = world.sites, world.clients
         updates = [np.random.default_rng(11 + i).uniform(-0.01, 0.01, DIM) for i in range(4)]
         round_ = await admin.open_round(fed.id)
 
@@ -88,12 +75,7 @@ def test_a_share_left_by_a_failure_is_dropped_once_the_round_is_over(tmp_path) -
                 MessageRow.round_id == round_.id, MessageRow.stage == "upload",
                 MessageRow.sender == clients[0].client_id)).one()
             upload, signature = app.state.blobs.get(victim.blob), victim.body
-        await admin.aclose()
-        for c in clients:
-            await c.aclose()
-        for _, tr in sites:
-            await tr.aclose()
-        app.state.engine.dispose()
+        await world.close()
         return fed, round_.id, updates, upload, signature, clients[0].client_id
 
     _, rid, _, _, _, _ = asyncio.run(scenario())
